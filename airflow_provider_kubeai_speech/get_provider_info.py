@@ -1,0 +1,81 @@
+"""Provider metadata read by Airflow's ProvidersManager (entry point ``apache_airflow_provider``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_provider_kubeai_speech import __version__
+
+PACKAGE_NAME = "airflow-provider-kubeai-speech"
+CONNECTION_TYPE = "kubeai_speech"
+HOOK_CLASS = "airflow_provider_kubeai_speech.hooks.kubeai.KubeAISpeechHook"
+
+
+def _connection_type() -> dict[str, Any]:
+    # Declarative connection form (Airflow >= 3.2): the UI needs no import of the hook or wtforms.
+    return {
+        "hook-class-name": HOOK_CLASS,
+        "hook-name": "KubeAI Speech",
+        "connection-type": CONNECTION_TYPE,
+        "conn-fields": {
+            "kubernetes_conn_id": {
+                "label": "Kubernetes connection id",
+                "description": "cncf-kubernetes connection used for the cluster side (Model resources).",
+                "schema": {"type": ["string", "null"], "default": "kubernetes_default"},
+            },
+            "namespace": {
+                "label": "Namespace",
+                "description": "Namespace KubeAI watches for Models (KubeAI only sees its own namespace).",
+                "schema": {"type": ["string", "null"], "default": "kubeai"},
+            },
+            "verify_ssl": {
+                "label": "Verify TLS certificates",
+                "description": "Verify the endpoint's TLS certificate (on by default).",
+                "schema": {"type": ["boolean", "null"], "default": True},
+            },
+            "ca_bundle": {
+                "label": "CA bundle path",
+                "description": "PEM file of CA certificates to trust for the endpoint.",
+                "schema": {"type": ["string", "null"]},
+            },
+            "connect_timeout": {
+                "label": "Connect timeout (s)",
+                "description": "Seconds to wait for a TCP/TLS connection to the endpoint.",
+                "schema": {"type": ["number", "null"], "default": 10},
+            },
+            "read_timeout": {
+                "label": "Read timeout (s)",
+                "description": (
+                    "Seconds to wait for a response. KubeAI holds a request while it scales a "
+                    "Model up from zero, so allow for a cold start."
+                ),
+                "schema": {"type": ["number", "null"], "default": 600},
+            },
+        },
+        "ui-field-behaviour": {
+            "hidden-fields": ["login", "extra"],
+            "relabeling": {"host": "KubeAI base URL", "password": "Bearer token (optional)"},
+            "placeholders": {
+                "host": "http://kubeai.kubeai.svc.cluster.local",
+                "password": "token for a gateway in front of KubeAI",
+            },
+        },
+    }
+
+
+def get_provider_info() -> dict[str, Any]:
+    """Return the provider's metadata (validated by Airflow against provider_info.schema.json)."""
+    return {
+        "package-name": PACKAGE_NAME,
+        "name": "KubeAI Speech",
+        "description": "Serve speech-to-text models on Kubernetes with KubeAI and transcribe audio from DAGs.",
+        "versions": [__version__],
+        "integrations": [
+            {
+                "integration-name": "KubeAI Speech",
+                "external-doc-url": "https://www.kubeai.org/",
+                "tags": ["software"],
+            }
+        ],
+        "connection-types": [_connection_type()],
+    }

@@ -1,0 +1,76 @@
+"""The provider registers with Airflow: entry point, metadata schema, declarative connection form."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from airflow_provider_kubeai_speech.get_provider_info import get_provider_info
+
+CONN_FIELDS = {
+    "kubernetes_conn_id",
+    "namespace",
+    "verify_ssl",
+    "ca_bundle",
+    "connect_timeout",
+    "read_timeout",
+}
+
+
+def _airflow_json(*args: str) -> list[dict[str, str]]:
+    airflow = Path(sys.executable).with_name("airflow")
+    result = subprocess.run(
+        [str(airflow), *args, "-o", "json"],
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        timeout=120,
+        check=True,
+    )
+    # Airflow may log a line to stdout before the table (e.g. in unit-test mode).
+    return json.loads(next(line for line in result.stdout.splitlines() if line.startswith("[")))
+
+
+def test_metadata_validates_against_airflows_schema() -> None:
+    import jsonschema
+    from airflow import providers_manager
+
+    schema = json.loads((Path(providers_manager.__file__).with_name("provider_info.schema.json")).read_text())
+    jsonschema.validate(get_provider_info(), schema)
+
+
+def test_connection_type_is_declarative_with_the_designed_fields() -> None:
+    (conn,) = get_provider_info()["connection-types"]
+    assert conn["connection-type"] == "kubeai_speech"
+    assert set(conn["conn-fields"]) == CONN_FIELDS
+    assert conn["conn-fields"]["verify_ssl"]["schema"]["default"] is True
+    assert conn["conn-fields"]["kubernetes_conn_id"]["schema"]["default"] == "kubernetes_default"
+
+
+def test_airflow_cli_lists_the_provider_and_its_connection_fields() -> None:
+    listed = _airflow_json("providers", "get", "airflow-provider-kubeai-speech")
+    assert listed[0]["Provider"] == "airflow-provider-kubeai-speech"
+    widgets = _airflow_json("providers", "widgets")
+    ours = {
+        w["connection_parameter_name"]
+        for w in widgets
+        if w["package_name"] == "airflow-provider-kubeai-speech"
+    }
+    assert ours == {f"extra__kubeai_speech__{name}" for name in CONN_FIELDS}
+
+
+def test_version_guard_refuses_airflow_2(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.metadata
+
+    import airflow_provider_kubeai_speech as pkg
+
+    monkeypatch.setattr(importlib.metadata, "version", lambda name: "2.10.5")
+    with pytest.raises(
+        RuntimeError, match=r"needs Apache Airflow 3.0 or newer; apache-airflow 2.10.5 is installed"
+    ):
+        pkg._check_airflow_version()
