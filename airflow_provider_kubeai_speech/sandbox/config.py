@@ -1,0 +1,62 @@
+"""Settings of a sandbox: where it listens, how its simulated cluster and engines behave."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+@dataclass
+class SandboxConfig:
+    """How a :class:`~airflow_provider_kubeai_speech.sandbox.Sandbox` behaves.
+
+    :param host: address to listen on (loopback by default).
+    :param kube_port: Kubernetes API port (0 = a free port).
+    :param kubeai_port: KubeAI endpoint port (0 = a free port).
+    :param namespaces: namespaces the token may use (others answer 403); the first is KubeAI's.
+    :param token: bearer token of the Kubernetes API (generated when empty).
+    :param gateway_token: when set, the KubeAI endpoint wants ``Authorization: Bearer <it>``
+        (a gateway in front of KubeAI); KubeAI itself has no authentication.
+    :param engine: ``fake``, ``pocketsphinx`` or ``faster-whisper``.
+    :param model_path: local weights for ``faster-whisper``.
+    :param startup_delay: seconds from pod creation to Ready.
+    :param cache_load_delay: seconds to fill the model cache of a Model with a cacheProfile.
+    :param first_request_delay: extra seconds of a replica's first request (lazy weight loading).
+    :param replica_concurrency: requests one replica serves at once; more wait in line.
+    :param latency_per_request: fake engine seconds per request.
+    :param latency_per_audio_second: fake engine seconds per second of audio.
+    :param autoscale_window: seconds of idleness (at least ``scaleDownDelaySeconds``) before the
+        autoscaler scales a Model down to ``minReplicas`` (KubeAI averages over 10 minutes).
+    :param host_wait_timeout: seconds a request waits for a ready replica before 504.
+    :param bookmark_interval: seconds between watch bookmarks.
+    :param watch_history: events kept for watch resumption; older resourceVersions get 410 Gone.
+    :param tls: serve both ports over https with a CA generated into ``state_dir``.
+    :param state_dir: where the kubeconfig, CA and logs go (a temporary folder when None).
+    :param seed: random seed of fault injection.
+    """
+
+    host: str = "127.0.0.1"
+    kube_port: int = 0
+    kubeai_port: int = 0
+    namespaces: tuple[str, ...] = ("kubeai",)
+    token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    gateway_token: str | None = None
+    engine: str = "fake"
+    model_path: str | None = None
+    startup_delay: float = 0.5
+    cache_load_delay: float = 0.5
+    first_request_delay: float = 0.0
+    replica_concurrency: int = 4
+    latency_per_request: float = 0.0
+    latency_per_audio_second: float = 0.0
+    autoscale_window: float = 600.0
+    host_wait_timeout: float = 600.0
+    bookmark_interval: float = 5.0
+    watch_history: int = 1000
+    tls: bool = False
+    state_dir: Path | None = None
+    seed: int | None = None

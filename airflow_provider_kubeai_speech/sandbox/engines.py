@@ -1,0 +1,305 @@
+"""Speech engines behind the sandbox's transcription endpoint.
+
+- ``fake``: deterministic text derived from the audio bytes, realistic segment and word timings,
+  configurable latency; for fast tests and benchmarks.
+- ``pocketsphinx``: real offline recognition with the US-English model its wheel ships.
+- ``faster-whisper``: the engine KubeAI itself runs, when its package and local weights exist.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import queue
+import threading
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from airflow_provider_kubeai_speech.sandbox.audio import duration_seconds, read_pcm16_mono_16k
+
+ENGINE_NAMES = ("fake", "pocketsphinx", "faster-whisper")
+
+_FAKE_WORDS = [
+    "alpha",
+    "bravo",
+    "charlie",
+    "delta",
+    "echo",
+    "foxtrot",
+    "golf",
+    "hotel",
+    "india",
+    "juliet",
+    "kilo",
+    "lima",
+    "mike",
+    "november",
+    "oscar",
+    "papa",
+    "quebec",
+    "romeo",
+    "sierra",
+    "tango",
+    "uniform",
+    "victor",
+    "whiskey",
+    "xray",
+    "yankee",
+    "zulu",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "zero",
+    "order",
+    "account",
+    "refund",
+    "invoice",
+    "meeting",
+    "agenda",
+    "budget",
+    "report",
+    "customer",
+    "service",
+    "ticket",
+    "delivery",
+    "schedule",
+    "contract",
+    "review",
+    "update",
+    "status",
+    "question",
+    "answer",
+    "thanks",
+    "hello",
+]
+_FAKE_WORDS_PER_SECOND = 2.5
+_FAKE_SEGMENT_SECONDS = 5.0
+
+
+@dataclass
+class Transcription:
+    """What an engine heard, in the shape of faster-whisper-server's ``verbose_json``."""
+
+    text: str
+    duration: float
+    language: str = "en"
+    segments: list[dict[str, Any]] = field(default_factory=list)
+    words: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Engine(Protocol):
+    name: str
+
+    def transcribe(self, audio: Path, *, language: str | None, prompt: str | None) -> Transcription: ...
+
+
+def file_digest(path: Path) -> str:
+    """sha256 of a file, read in chunks (uploads can be gigabytes)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def fake_words(digest: str, duration: float) -> list[str]:
+    """The fake engine's words for audio with this sha256 and duration."""
+    count = max(1, min(2000, round(duration * _FAKE_WORDS_PER_SECOND)))
+    seed = bytes.fromhex(digest)
+    stream = bytearray()
+    counter = 0
+    while len(stream) < count:
+        stream.extend(hashlib.sha256(seed + counter.to_bytes(4, "big")).digest())
+        counter += 1
+    return [_FAKE_WORDS[b % len(_FAKE_WORDS)] for b in stream[:count]]
+
+
+def build_segments(
+    words: list[tuple[str, float, float]], duration: float
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Group timed words into segments of about five seconds (faster-whisper's field set)."""
+    segments: list[dict[str, Any]] = []
+    current: list[tuple[str, float, float]] = []
+
+    def flush() -> None:
+        if not current:
+            return
+        text = " " + " ".join(w for w, _, _ in current)
+        segments.append(
+            {
+                "id": len(segments) + 1,
+                "seek": int(current[0][1] * 100),
+                "start": round(current[0][1], 3),
+                "end": round(current[-1][2], 3),
+                "text": text,
+                "tokens": [zlib.crc32(w.encode()) % 50000 for w, _, _ in current],
+                "temperature": 0.0,
+                "avg_logprob": -0.2,
+                "compression_ratio": 1.2,
+                "no_speech_prob": 0.01,
+            }
+        )
+        current.clear()
+
+    for item in words:
+        if current and item[2] - current[0][1] > _FAKE_SEGMENT_SECONDS:
+            flush()
+        current.append(item)
+    flush()
+    word_list = [
+        {"start": round(s, 3), "end": round(e, 3), "word": " " + w, "probability": 0.9} for w, s, e in words
+    ]
+    return segments, word_list
+
+
+def fake_transcription(digest: str, duration: float) -> Transcription:
+    """The fake engine's deterministic answer for audio with this sha256 and duration."""
+    words = fake_words(digest, duration)
+    step = duration / len(words) if duration > 0 else 0.4
+    timed = [(w, i * step, (i + 0.8) * step) for i, w in enumerate(words)]
+    segments, word_list = build_segments(timed, duration)
+    return Transcription(
+        text=" ".join(words), duration=round(duration, 3), segments=segments, words=word_list
+    )
+
+
+def fake_transcript_text(audio: bytes | Path) -> str:
+    """The text the fake engine returns for these audio bytes (for tests and benchmarks)."""
+    if isinstance(audio, Path):
+        return fake_transcription(file_digest(audio), duration_seconds(audio)).text
+    import tempfile
+
+    with tempfile.NamedTemporaryFile(suffix=".wav") as tmp:
+        tmp.write(audio)
+        tmp.flush()
+        return fake_transcript_text(Path(tmp.name))
+
+
+class FakeEngine:
+    """Deterministic text from the audio's bytes; timings spread over the audio's duration."""
+
+    name = "fake"
+
+    def transcribe(self, audio: Path, *, language: str | None, prompt: str | None) -> Transcription:
+        result = fake_transcription(file_digest(audio), duration_seconds(audio))
+        if language:
+            result.language = language
+        return result
+
+
+class PocketSphinxEngine:
+    """Real offline recognition (US English) with pocketsphinx's bundled model.
+
+    Decoders are not thread-safe and take ~0.3 s to load: a small pool is kept and reused.
+    """
+
+    name = "pocketsphinx"
+    _FRAMES_PER_SECOND = 100
+
+    def __init__(self) -> None:
+        self._pool: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+
+    def _decoder(self) -> Any:
+        try:
+            return self._pool.get_nowait()
+        except queue.Empty:
+            from pocketsphinx import Decoder
+
+            with self._lock:
+                return Decoder(samprate=16000, loglevel="FATAL")
+
+    def transcribe(self, audio: Path, *, language: str | None, prompt: str | None) -> Transcription:
+        pcm = read_pcm16_mono_16k(audio)
+        decoder = self._decoder()
+        try:
+            decoder.start_utt()
+            decoder.process_raw(pcm, full_utt=True)
+            decoder.end_utt()
+            timed = [
+                (
+                    seg.word.split("(")[0],
+                    seg.start_frame / self._FRAMES_PER_SECOND,
+                    (seg.end_frame + 1) / self._FRAMES_PER_SECOND,
+                )
+                for seg in decoder.seg()
+                if not seg.word.startswith(("<", "[")) and seg.word != "<sil>"
+            ]
+        finally:
+            self._pool.put(decoder)
+        duration = len(pcm) / 32_000
+        segments, words = build_segments(timed, duration)
+        text = " ".join(w for w, _, _ in timed)
+        return Transcription(
+            text=text, duration=round(duration, 3), language=language or "en", segments=segments, words=words
+        )
+
+
+class FasterWhisperEngine:
+    """KubeAI's own engine, for machines where ``faster-whisper`` and local weights are present.
+
+    :param model_path: a local CTranslate2 model directory (nothing is downloaded).
+    """
+
+    name = "faster-whisper"
+
+    def __init__(self, model_path: str) -> None:
+        try:
+            from faster_whisper import WhisperModel
+        except ImportError as err:
+            raise RuntimeError(
+                "the faster-whisper engine needs the 'faster-whisper' package: pip install faster-whisper"
+            ) from err
+        if not Path(model_path).is_dir():
+            raise RuntimeError(
+                f"faster-whisper model directory {model_path!r} does not exist (weights are never downloaded)"
+            )
+        self._model = WhisperModel(model_path, device="cpu", compute_type="int8", local_files_only=True)
+
+    def transcribe(self, audio: Path, *, language: str | None, prompt: str | None) -> Transcription:
+        segments_iter, info = self._model.transcribe(
+            str(audio), language=language, initial_prompt=prompt, word_timestamps=True
+        )
+        segments: list[dict[str, Any]] = []
+        words: list[dict[str, Any]] = []
+        for seg in segments_iter:
+            segments.append(
+                {
+                    "id": seg.id,
+                    "seek": seg.seek,
+                    "start": seg.start,
+                    "end": seg.end,
+                    "text": seg.text,
+                    "tokens": list(seg.tokens),
+                    "temperature": seg.temperature,
+                    "avg_logprob": seg.avg_logprob,
+                    "compression_ratio": seg.compression_ratio,
+                    "no_speech_prob": seg.no_speech_prob,
+                }
+            )
+            words.extend(
+                {"start": w.start, "end": w.end, "word": w.word, "probability": w.probability}
+                for w in seg.words or []
+            )
+        text = "".join(s["text"] for s in segments).strip()
+        return Transcription(
+            text=text, duration=info.duration, language=info.language, segments=segments, words=words
+        )
+
+
+def make_engine(name: str, *, model_path: str | None = None) -> Engine:
+    """Build the engine called ``name`` (one of :data:`ENGINE_NAMES`)."""
+    if name == "fake":
+        return FakeEngine()
+    if name == "pocketsphinx":
+        return PocketSphinxEngine()
+    if name == "faster-whisper":
+        return FasterWhisperEngine(model_path or "")
+    raise ValueError(f"unknown engine {name!r}; choose one of {', '.join(ENGINE_NAMES)}")

@@ -1,0 +1,287 @@
+"""KubeAI's OpenAI-compatible endpoint for speech, plus the sandbox's admin endpoints.
+
+- ``GET /openai/v1/models?feature=SpeechToText``
+- ``POST /openai/v1/audio/transcriptions`` (multipart, streamed to disk as it arrives)
+- ``/sandbox/faults`` (GET, PUT, DELETE), ``/sandbox/stats`` (GET, DELETE), ``/sandbox/healthz``,
+  ``/sandbox/compact`` (POST: forget watch history, so old resourceVersions get 410)
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import tempfile
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_kubeai_speech.sandbox.audio import AudioDecodeError, duration_seconds
+from airflow_provider_kubeai_speech.sandbox.controller import ModelNotFound, NoHostInTime
+from airflow_provider_kubeai_speech.sandbox.engines import Transcription, file_digest
+from airflow_provider_kubeai_speech.sandbox.http import BaseHandler
+from airflow_provider_kubeai_speech.transcription.formats import (
+    CONTENT_TYPES,
+    RESPONSE_FORMATS,
+    to_srt,
+    to_vtt,
+)
+
+if TYPE_CHECKING:
+    from airflow_provider_kubeai_speech.sandbox.server import Sandbox
+
+TRANSCRIPTIONS = "/openai/v1/audio/transcriptions"
+
+
+class _BadRequest(Exception):
+    pass
+
+
+class KubeAIHandler(BaseHandler):
+    """Routes one request to the KubeAI endpoint or the sandbox's admin endpoints."""
+
+    @property
+    def sandbox(self) -> Sandbox:
+        return self.server.app  # type: ignore[no-any-return,unused-ignore]
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    def do_POST(self) -> None:
+        self._dispatch()
+
+    def do_PUT(self) -> None:
+        self._dispatch()
+
+    def do_DELETE(self) -> None:
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        path, method = self.path_only, self.command
+        try:
+            if path.startswith("/sandbox/"):
+                self._admin(path, method)
+                return
+            if not self._gateway_allows():
+                self.send_json(401, {"error": "unauthorized"}, {"WWW-Authenticate": "Bearer"})
+                return
+            if path == "/openai/v1/models" and method == "GET":
+                self._list_models()
+            elif path == TRANSCRIPTIONS and method == "POST":
+                self._transcribe()
+            elif path == "/openai/v1/audio/translations":
+                self.send_json(404, {"error": "not found"})
+            else:
+                self.send_json(404, {"error": f"no route for {method} {path}"})
+        except (ConnectionError, BrokenPipeError):
+            self.close_connection = True
+
+    def _gateway_allows(self) -> bool:
+        token = self.sandbox.config.gateway_token
+        if not token:
+            return True
+        header = self.headers.get("Authorization", "")
+        return header.startswith("Bearer ") and hmac.compare_digest(header[7:].encode(), token.encode())
+
+    # -- models ------------------------------------------------------------------------------
+
+    def _list_models(self) -> None:
+        feature = self.query.get("feature") or "TextGeneration"
+        items, _ = self.sandbox.store.list_objects(self.sandbox.namespace)
+        data = []
+        for obj in items:
+            spec = obj.get("spec", {})
+            if feature not in spec.get("features", []):
+                continue
+            created = int(
+                time.mktime(time.strptime(obj["metadata"]["creationTimestamp"], "%Y-%m-%dT%H:%M:%SZ"))
+            )
+            data.append(
+                {
+                    "id": obj["metadata"]["name"],
+                    "created": created,
+                    "object": "model",
+                    "owned_by": "",
+                    "features": spec.get("features", []),
+                }
+            )
+        self.send_json(200, {"object": "list", "data": data})
+
+    # -- transcriptions ----------------------------------------------------------------------
+
+    def _transcribe(self) -> None:
+        sandbox, stats = self.sandbox, self.sandbox.stats
+        stats.request_started()
+        outcome, received, digest = "error", 0, None
+        with tempfile.TemporaryDirectory(prefix="kubeai-sandbox-upload-") as tmp:
+            try:
+                fields, upload, received = self._read_multipart(Path(tmp))
+                fault = sandbox.faults.transcription_fault()
+                if fault == "drop":
+                    outcome = "dropped"
+                    self.drop_connection()
+                    return
+                if isinstance(fault, int):
+                    outcome = str(fault)
+                    headers = {}
+                    if fault in (429, 503) and sandbox.faults.faults.retry_after:
+                        headers["Retry-After"] = str(sandbox.faults.faults.retry_after)
+                    self.send_json(fault, {"error": f"injected fault: {fault}"}, headers)
+                    return
+                model = fields.get("model", "")
+                if upload is None or not model:
+                    raise _BadRequest("multipart form needs a 'file' part and a 'model' field")
+                response_format = fields.get("response_format") or "json"
+                if response_format not in RESPONSE_FORMATS:
+                    raise _BadRequest(
+                        f"response_format {response_format!r} is not one of {', '.join(RESPONSE_FORMATS)}"
+                    )
+                name, _, adapter = model.partition("_")
+                if adapter:
+                    self.send_json(404, {"error": f'model not found: "{model}"'})
+                    outcome = "404"
+                    return
+                digest = file_digest(upload)
+                result = self._run_engine(name, upload, fields)
+                self._answer(result, response_format, fields)
+                outcome = "200"
+            except _BadRequest as err:
+                outcome = "400"
+                self.send_json(400, {"error": str(err)})
+            except ModelNotFound:
+                outcome = "404"
+                self.send_json(404, {"error": f'model not found: "{fields.get("model", "")}"'})
+            except NoHostInTime:
+                outcome = "504"
+                self.send_json(504, {"error": "timed out waiting for a ready replica"})
+            except AudioDecodeError as err:
+                outcome = "500"
+                self.send_json(500, {"error": f"Internal Server Error: {err}"})
+            except (ConnectionError, BrokenPipeError, OSError):
+                outcome = "client-gone"
+                self.close_connection = True
+            finally:
+                stats.request_finished(outcome, received=received, digest=digest)
+
+    def _read_multipart(self, folder: Path) -> tuple[dict[str, str], Path | None, int]:
+        from python_multipart import create_form_parser
+
+        content_type = self.headers.get("Content-Type", "")
+        if not content_type.startswith("multipart/form-data") or "boundary=" not in content_type:
+            # drain what was sent so the connection stays usable
+            for _ in self.iter_body():
+                pass
+            raise _BadRequest("expected a multipart/form-data body")
+        fields: dict[str, str] = {}
+        uploads: list[Any] = []
+
+        def on_field(field: Any) -> None:
+            name = (field.field_name or b"").decode()
+            value = (field.value or b"").decode("utf-8", "replace")
+            fields[name.removesuffix("[]")] = value if name not in fields else fields[name] + "," + value
+
+        def on_file(file: Any) -> None:
+            if (file.field_name or b"") == b"file":
+                uploads.append(file)
+
+        headers = {"Content-Type": content_type.encode("latin-1")}
+        config = {
+            "UPLOAD_DIR": str(folder),
+            "MAX_MEMORY_FILE_SIZE": 0,
+            "UPLOAD_KEEP_FILENAME": False,
+            "UPLOAD_DELETE_TMP": False,
+        }
+        parser = create_form_parser(headers, on_field, on_file, config=config)
+        received = 0
+        try:
+            for chunk in self.iter_body():
+                received += len(chunk)
+                parser.write(chunk)
+            parser.finalize()
+        except ConnectionError:
+            raise
+        except Exception as err:
+            raise _BadRequest(f"malformed multipart body: {err}") from None
+        if not uploads:
+            return fields, None, received
+        upload = uploads[0]
+        if upload.in_memory:
+            upload.flush_to_disk()
+        upload.file_object.flush()
+        return fields, Path(upload.actual_file_name.decode()), received
+
+    def _run_engine(self, name: str, upload: Path, fields: dict[str, str]) -> Transcription:
+        sandbox = self.sandbox
+        pod = sandbox.controller.acquire(sandbox.namespace, name)
+        try:
+            delay = (
+                sandbox.config.latency_per_request
+                + duration_seconds(upload) * sandbox.config.latency_per_audio_second
+            )
+            if pod.served == 0:
+                delay += sandbox.config.first_request_delay
+            if delay > 0:
+                time.sleep(delay)
+            return sandbox.engine.transcribe(
+                upload, language=fields.get("language") or None, prompt=fields.get("prompt") or None
+            )
+        finally:
+            sandbox.controller.release(sandbox.namespace, name, pod)
+
+    def _answer(self, result: Transcription, response_format: str, fields: dict[str, str]) -> None:
+        if (fields.get("stream") or "").lower() in ("true", "1"):
+            self.start_chunked("text/event-stream")
+            for segment in result.segments:
+                payload = {"text": segment["text"]} if response_format == "json" else segment
+                self.write_chunk(f"data: {json.dumps(payload)}\n\n".encode())
+            self.end_chunked()
+            return
+        content_type = CONTENT_TYPES[response_format]
+        if response_format == "json":
+            self.send_json(200, {"text": result.text})
+        elif response_format == "verbose_json":
+            granularities = set(fields.get("timestamp_granularities", "segment").split(","))
+            body: dict[str, Any] = {
+                "task": "transcribe",
+                "language": result.language,
+                "duration": result.duration,
+                "text": result.text,
+                "words": result.words if "word" in granularities else None,
+                "segments": result.segments,
+            }
+            self.send_json(200, body)
+        elif response_format == "text":
+            self.send_bytes(200, result.text.encode(), content_type)
+        elif response_format == "srt":
+            self.send_bytes(200, to_srt(result.segments).encode(), content_type)
+        else:
+            self.send_bytes(200, to_vtt(result.segments).encode(), content_type)
+
+    # -- admin -------------------------------------------------------------------------------
+
+    def _admin(self, path: str, method: str) -> None:
+        sandbox = self.sandbox
+        if path == "/sandbox/healthz":
+            self.send_json(200, {"ok": True})
+        elif path == "/sandbox/stats" and method == "GET":
+            self.send_json(200, sandbox.stats.snapshot())
+        elif path == "/sandbox/stats" and method == "DELETE":
+            sandbox.stats.reset()
+            self.send_json(200, sandbox.stats.snapshot())
+        elif path == "/sandbox/faults" and method == "GET":
+            self.send_json(200, asdict(sandbox.faults.faults))
+        elif path == "/sandbox/faults" and method == "PUT":
+            try:
+                faults = sandbox.faults.update(json.loads(self.read_body() or b"{}"))
+            except (ValueError, TypeError) as err:
+                self.send_json(400, {"error": str(err)})
+                return
+            self.send_json(200, asdict(faults))
+        elif path == "/sandbox/faults" and method == "DELETE":
+            sandbox.faults.reset()
+            self.send_json(200, asdict(sandbox.faults.faults))
+        elif path == "/sandbox/compact" and method == "POST":
+            sandbox.store.compact()
+            self.send_json(200, {"resourceVersion": sandbox.store.resource_version})
+        else:
+            self.send_json(404, {"error": f"no admin route for {method} {path}"})

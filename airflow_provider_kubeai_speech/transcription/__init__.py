@@ -1,0 +1,1 @@
+"""The batch transcription engine: sources, uploads, retries, writers, manifest (pure Python, no Airflow)."""
