@@ -72,7 +72,8 @@ def test_create_get_list_replace_delete(custom_objects: Any) -> None:
     )
     assert [i["metadata"]["name"] for i in listed["items"]] == ["other"]
 
-    body = get(co, "crud")
+    # The controller writes status right after creation, which bumps the resourceVersion.
+    body = wait_until(lambda: (obj := get(co, "crud")).get("status") and obj)
     body["spec"]["args"] = ["--beam-size", "5"]
     replaced = co.replace_namespaced_custom_object(GROUP, VERSION, NS, PLURAL, "crud", body)
     assert replaced["metadata"]["generation"] == 2
