@@ -8,7 +8,7 @@ UV_VERSION := 0.13.9
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: setup test test-fast lint format demo docs bench lock clean
+.PHONY: setup test test-fast lint format demo sandbox docs bench lock clean
 
 setup: $(STAMP)
 
@@ -38,6 +38,10 @@ format: setup
 demo: setup
 	@echo "make demo arrives with the example DAGs (issue: example DAGs, make demo, docs)." >&2
 	@exit 2
+
+## A local KubeAI in the foreground (pocketsphinx engine); its connections are written to .sandbox/connections.env.
+sandbox: setup
+	$(BIN)/python -m airflow_provider_kubeai_speech.sandbox --engine pocketsphinx --state-dir .sandbox
 
 ## Re-pin every dependency (needs the package registry).
 lock: setup
