@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
 import tempfile
 import time
 from dataclasses import asdict
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from airflow_provider_kubeai_speech.sandbox.server import Sandbox
 
 TRANSCRIPTIONS = "/openai/v1/audio/transcriptions"
+logging.getLogger("python_multipart").setLevel(logging.WARNING)
 
 
 class _BadRequest(Exception):
@@ -176,9 +178,9 @@ class KubeAIHandler(BaseHandler):
         uploads: list[Any] = []
 
         def on_field(field: Any) -> None:
-            name = (field.field_name or b"").decode()
+            name = (field.field_name or b"").decode().removesuffix("[]")
             value = (field.value or b"").decode("utf-8", "replace")
-            fields[name.removesuffix("[]")] = value if name not in fields else fields[name] + "," + value
+            fields[name] = value if name not in fields else fields[name] + "," + value
 
         def on_file(file: Any) -> None:
             if (file.field_name or b"") == b"file":

@@ -1,0 +1,58 @@
+"""Provider exceptions: one base class, and a subclass per thing a DAG author may want to catch."""
+
+from __future__ import annotations
+
+from airflow.providers.common.compat.sdk import AirflowException
+
+
+class KubeAISpeechError(AirflowException):
+    """Base class of every error this provider raises."""
+
+
+class KubeAIClusterError(KubeAISpeechError):
+    """The Kubernetes API refused a request; the message is the API server's.
+
+    :param status: HTTP status from the API server (0 when it could not be reached).
+    :param reason: the Kubernetes ``Status.reason`` (``Invalid``, ``Forbidden``, ...).
+    """
+
+    def __init__(self, message: str, *, status: int = 0, reason: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+
+
+class ModelNotFoundError(KubeAISpeechError):
+    """No KubeAI Model of that name in the namespace (or the endpoint does not know the model)."""
+
+
+class ModelDeletedError(KubeAISpeechError):
+    """The Model was deleted while waiting for it."""
+
+
+class ReadinessTimeoutError(KubeAISpeechError):
+    """The Model did not become ready in time.
+
+    :param ready_replicas: how many replicas were ready at the deadline.
+    """
+
+    def __init__(self, message: str, *, ready_replicas: int = 0) -> None:
+        super().__init__(message)
+        self.ready_replicas = ready_replicas
+
+
+class KubeAIEndpointError(KubeAISpeechError):
+    """KubeAI's HTTP endpoint answered with an error or could not be reached.
+
+    :param http_status: HTTP status (0 for connection failures).
+    :param retryable: whether retrying the same request could succeed.
+    """
+
+    def __init__(self, message: str, *, http_status: int = 0, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.http_status = http_status
+        self.retryable = retryable
+
+
+class MalformedResponseError(KubeAIEndpointError):
+    """The endpoint answered 200 with a body that is not what the format promises."""

@@ -1,0 +1,417 @@
+"""KubeAISpeechHook: the cluster side (Models) and the endpoint side (transcriptions) of KubeAI."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.common.compat.sdk import BaseHook
+
+from airflow_provider_kubeai_speech.exceptions import KubeAISpeechError, ModelNotFoundError
+from airflow_provider_kubeai_speech.hooks.connection import KubeAIConnectionConfig
+from airflow_provider_kubeai_speech.model_status import ModelStatus
+from airflow_provider_kubeai_speech.spec import SpeechModelSpec, SpeechModelSpecError, check_update
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping
+
+    import requests
+
+    from airflow_provider_kubeai_speech.hooks.async_cluster import AsyncModelClient
+    from airflow_provider_kubeai_speech.hooks.cluster import ModelClient
+    from airflow_provider_kubeai_speech.hooks.endpoint import (
+        AudioSource,
+        RetrySettings,
+        SpeechEndpointClient,
+        TranscriptionResult,
+    )
+
+
+class KubeAISpeechHook(BaseHook):
+    """Interact with KubeAI speech models: serve them on the cluster and transcribe through them.
+
+    The cluster side goes through the cncf-kubernetes connection named in this connection's
+    ``kubernetes_conn_id`` extra (``kubernetes_default`` by default); the endpoint side talks to
+    KubeAI's OpenAI-compatible API at the connection's host.
+
+    :param kubeai_conn_id: a connection of type ``kubeai_speech``.
+    :param namespace: KubeAI's namespace; overrides the connection's ``namespace`` extra.
+    :param retry: endpoint retry settings (attempts, backoff).
+    :param pool_size: pooled HTTP connections (at least the batch concurrency).
+    """
+
+    conn_name_attr = "kubeai_conn_id"
+    default_conn_name = "kubeai_speech_default"
+    conn_type = "kubeai_speech"
+    hook_name = "KubeAI Speech"
+
+    def __init__(
+        self,
+        kubeai_conn_id: str = default_conn_name,
+        *,
+        namespace: str | None = None,
+        retry: RetrySettings | None = None,
+        pool_size: int = 16,
+    ) -> None:
+        super().__init__()
+        self.kubeai_conn_id = kubeai_conn_id
+        self._namespace = namespace
+        self._retry = retry
+        self._pool_size = pool_size
+
+    # -- connection --------------------------------------------------------------------------
+
+    @cached_property
+    def config(self) -> KubeAIConnectionConfig:
+        """The connection's settings (the token is registered with Airflow's secrets masker)."""
+        from airflow.providers.common.compat.sdk import mask_secret
+
+        conn = self.get_connection(self.kubeai_conn_id)
+        if conn.password:
+            mask_secret(conn.password)
+        extra = conn.extra_dejson if conn.extra else {}
+        return KubeAIConnectionConfig.from_connection(
+            self.kubeai_conn_id, conn.host, conn.schema, conn.port, conn.password, extra
+        )
+
+    @property
+    def namespace(self) -> str:
+        return self._namespace or self.config.namespace
+
+    @property
+    def base_url(self) -> str:
+        """KubeAI's OpenAI-compatible base URL (``.../openai/v1``)."""
+        return self.config.base_url
+
+    # -- cluster side ------------------------------------------------------------------------
+
+    @cached_property
+    def kubernetes_hook(self) -> Any:
+        """The cncf-kubernetes ``KubernetesHook`` of the referenced connection."""
+        from airflow.providers.cncf.kubernetes.hooks.kubernetes import KubernetesHook
+
+        return KubernetesHook(conn_id=self.config.kubernetes_conn_id)
+
+    @cached_property
+    def models(self) -> ModelClient:
+        from airflow_provider_kubeai_speech.hooks.cluster import ModelClient
+
+        return ModelClient(self.kubernetes_hook.api_client, self.namespace)
+
+    def apply_model(
+        self,
+        spec: SpeechModelSpec | Mapping[str, Any],
+        *,
+        labels: Mapping[str, str] | None = None,
+        annotations: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """Create or update a Model by server-side apply (idempotent: re-applying changes nothing).
+
+        :param spec: a :class:`SpeechModelSpec`, or a full Model manifest.
+        :param labels: extra labels (e.g. Airflow dag/task ids).
+        :param annotations: extra annotations.
+        :return: the Model as stored.
+        """
+        manifest = (
+            spec.to_manifest(self.namespace, extra_labels=labels, annotations=annotations)
+            if isinstance(spec, SpeechModelSpec)
+            else dict(spec)
+        )
+        try:
+            return self.models.apply(manifest)
+        except KubeAISpeechError as err:
+            if getattr(err, "status", None) == 422:
+                self._explain_update_refusal(manifest)
+            raise
+
+    def _explain_update_refusal(self, manifest: Mapping[str, Any]) -> None:
+        existing, _ = self.models.find(manifest["metadata"]["name"])
+        if existing is not None:
+            try:
+                check_update(existing.get("spec", {}), manifest["spec"])
+            except SpeechModelSpecError as err:
+                raise KubeAISpeechError(str(err)) from None
+
+    def get_model(self, name: str) -> dict[str, Any]:
+        """The Model object.
+
+        :raises ModelNotFoundError: when it does not exist.
+        """
+        return self.models.get(name)
+
+    def find_model(self, name: str) -> dict[str, Any] | None:
+        """The Model object, or None."""
+        return self.models.find(name)[0]
+
+    def list_model_objects(self, label_selector: str | None = None) -> list[dict[str, Any]]:
+        """Models in KubeAI's namespace (Kubernetes objects), optionally by label selector."""
+        return self.models.list(label_selector)
+
+    def delete_model(
+        self, name: str, *, ignore_not_found: bool = True, wait: bool = False, timeout: float = 120
+    ) -> bool:
+        """Delete a Model (KubeAI removes its pods and its cache).
+
+        :param ignore_not_found: a missing Model is not an error.
+        :param wait: wait until it is gone.
+        :return: whether it existed.
+        """
+        existed = self.models.delete(name, ignore_not_found=ignore_not_found)
+        if existed and wait:
+            try:
+                self.models.wait_for(
+                    name, lambda m: m is None, timeout=timeout, what=f"delete Model {self.namespace}/{name}"
+                )
+            except TimeoutError:
+                raise KubeAISpeechError(
+                    f"KubeAI Model {self.namespace}/{name} was still present {timeout:g} s after deletion (a finalizer?)."
+                ) from None
+        return existed
+
+    def scale_model(self, name: str, replicas: int, *, min_replicas: int | None = None) -> dict[str, Any]:
+        """Set ``spec.replicas`` (and ``minReplicas``). Scaling to zero keeps KubeAI's model cache.
+
+        When ``min_replicas`` is not given and the Model's ``minReplicas`` is above ``replicas``, it
+        is lowered too; otherwise KubeAI's autoscaler would scale straight back up.
+        """
+        current = self.get_model(name)
+        if min_replicas is None and int(current.get("spec", {}).get("minReplicas") or 0) > replicas:
+            min_replicas = replicas
+        return self.models.scale(name, replicas, min_replicas)
+
+    def model_status(self, name: str) -> ModelStatus:
+        """Readiness of a Model from its status (replicas, cache)."""
+        return ModelStatus.from_model(self.get_model(name))
+
+    def wait_for_ready(
+        self,
+        name: str,
+        min_ready_replicas: int = 1,
+        timeout: float = 900,
+        *,
+        missing_ok: bool = False,
+        on_status: Callable[[ModelStatus | None], None] | None = None,
+        stop: Callable[[], bool] = lambda: False,
+    ) -> ModelStatus:
+        """Block until the Model has ``min_ready_replicas`` ready (and its cache loaded).
+
+        Built on a watch from the last resourceVersion (no polling loop): returns within moments
+        of readiness, survives dropped streams and 410 Gone.
+
+        :param missing_ok: keep waiting while the Model does not exist (instead of failing).
+        :param on_status: called with each new status (e.g. to log progress).
+        :raises ReadinessTimeoutError: at the deadline.
+        :raises ModelDeletedError: when the Model is (or becomes) absent and ``missing_ok`` is off.
+        """
+        from airflow_provider_kubeai_speech.hooks.cluster import readiness, readiness_timeout
+
+        tracker = StatusTracker(on_status)
+        condition = readiness(min_ready_replicas, missing_ok=missing_ok, name=name, namespace=self.namespace)
+        try:
+            model = self.models.wait_for(
+                name,
+                condition,
+                timeout=timeout,
+                what=f"wait for Model {self.namespace}/{name}",
+                on_change=tracker,
+                stop=stop,
+                connect_timeout=self.config.connect_timeout,
+            )
+        except TimeoutError:
+            raise readiness_timeout(name, self.namespace, tracker.last, min_ready_replicas, timeout) from None
+        assert model is not None
+        return ModelStatus.from_model(model)
+
+    # -- cluster side, async (for triggers) ----------------------------------------------------
+
+    def _async_kubernetes_hook(self) -> Any:
+        from airflow.providers.cncf.kubernetes.hooks.kubernetes import AsyncKubernetesHook
+
+        return AsyncKubernetesHook(conn_id=self.config.kubernetes_conn_id)
+
+    async def _with_async_models(self, use: Callable[[AsyncModelClient], Any]) -> Any:
+        from airflow_provider_kubeai_speech.hooks.async_cluster import AsyncModelClient
+
+        async with self._async_kubernetes_hook().get_conn() as api_client:
+            return await use(AsyncModelClient(api_client, self.namespace))
+
+    async def async_find_model(self, name: str) -> dict[str, Any] | None:
+        """Async :meth:`find_model`."""
+        return await self._with_async_models(lambda models: _first(models.find(name)))
+
+    async def async_model_status(self, name: str) -> ModelStatus:
+        """Async :meth:`model_status`."""
+        model = await self.async_find_model(name)
+        if model is None:
+            raise ModelNotFoundError(f"KubeAI Model {name!r} does not exist in namespace {self.namespace!r}.")
+        return ModelStatus.from_model(model)
+
+    async def async_delete_model(self, name: str, *, ignore_not_found: bool = True) -> bool:
+        """Async :meth:`delete_model` (no wait)."""
+        return await self._with_async_models(
+            lambda models: models.delete(name, ignore_not_found=ignore_not_found)
+        )
+
+    async def async_wait_for_ready(
+        self,
+        name: str,
+        min_ready_replicas: int = 1,
+        timeout: float = 900,
+        *,
+        missing_ok: bool = False,
+        on_status: Callable[[ModelStatus | None], None] | None = None,
+    ) -> ModelStatus:
+        """Async :meth:`wait_for_ready` (watch-based, on ``kubernetes_asyncio``)."""
+        from airflow_provider_kubeai_speech.hooks.cluster import readiness, readiness_timeout
+
+        tracker = StatusTracker(on_status)
+        condition = readiness(min_ready_replicas, missing_ok=missing_ok, name=name, namespace=self.namespace)
+        try:
+            model = await self._with_async_models(
+                lambda models: models.wait_for(
+                    name,
+                    condition,
+                    timeout=timeout,
+                    what=f"wait for Model {self.namespace}/{name}",
+                    on_change=tracker,
+                )
+            )
+        except TimeoutError:
+            raise readiness_timeout(name, self.namespace, tracker.last, min_ready_replicas, timeout) from None
+        return ModelStatus.from_model(model)
+
+    # -- endpoint side -----------------------------------------------------------------------
+
+    @cached_property
+    def endpoint(self) -> SpeechEndpointClient:
+        """The pooled HTTP client of KubeAI's endpoint."""
+        from airflow_provider_kubeai_speech.hooks.endpoint import SpeechEndpointClient
+
+        cfg = self.config
+        return SpeechEndpointClient(
+            cfg.base_url,
+            token=cfg.token,
+            verify=cfg.verify,
+            connect_timeout=cfg.connect_timeout,
+            read_timeout=cfg.read_timeout,
+            retry=self._retry,
+            pool_size=self._pool_size,
+        )
+
+    def list_models(self, feature: str | None = "SpeechToText") -> list[dict[str, Any]]:
+        """Models KubeAI's endpoint serves with ``feature`` (``GET /models?feature=...``)."""
+        return self.endpoint.list_models(feature)
+
+    def transcribe(
+        self,
+        model: str,
+        audio: AudioSource,
+        *,
+        filename: str | None = None,
+        response_format: str = "json",
+        language: str | None = None,
+        prompt: str | None = None,
+        temperature: float | None = None,
+        timestamp_granularities: Iterable[str] | None = None,
+        extra_fields: Mapping[str, Any] | None = None,
+    ) -> TranscriptionResult:
+        """Transcribe one recording (streamed upload; retried on transient failures).
+
+        :param model: the Model name (``name_adapter`` selects an adapter).
+        :param audio: a local path, a URI (any ObjectStoragePath scheme), bytes, or a callable
+            opening a fresh binary stream.
+        :param response_format: ``json``, ``text``, ``srt``, ``verbose_json`` or ``vtt``.
+        :param extra_fields: more multipart fields (e.g. ``{"hotwords": "KubeAI", "vad_filter": True}``).
+        """
+        return self.endpoint.transcribe(
+            model,
+            audio,
+            filename=filename,
+            response_format=response_format,
+            language=language,
+            prompt=prompt,
+            temperature=temperature,
+            timestamp_granularities=timestamp_granularities,
+            extra_fields=extra_fields,
+        )
+
+    def invoke(
+        self, model_name: str, method: str = "POST", url: str | None = None, **kwargs: Any
+    ) -> requests.Response:
+        """The seed's generic call: a request to KubeAI's endpoint for ``model_name``.
+
+        Unlike the seed platform, the default is ``POST audio/transcriptions`` (the speech API),
+        and an upload is never sent as GET. ``model`` is added to the form or JSON body when absent.
+
+        :param url: path relative to the base URL (e.g. ``"audio/transcriptions"``) or absolute.
+        :param kwargs: passed to ``requests`` (``files``, ``data``, ``json``, ``params``, ``timeout``).
+        :return: the response (any status; retries already applied to 5xx and dropped connections).
+        """
+        method = method.upper()
+        if method == "GET" and (kwargs.get("files") or kwargs.get("data") or kwargs.get("json") is not None):
+            raise KubeAISpeechError(
+                "invoke: a request with a body (files/data/json) must not be sent as GET. Fix: method='POST'."
+            )
+        if method != "GET":
+            if kwargs.get("json") is not None:
+                kwargs["json"] = {"model": model_name, **kwargs["json"]}
+            else:
+                data = dict(kwargs.get("data") or {})
+                data.setdefault("model", model_name)
+                kwargs["data"] = data
+        else:
+            kwargs.setdefault("params", {})
+        response, _ = self.endpoint.request(
+            method,
+            url or "audio/transcriptions",
+            what=f"invoke {method} {url or 'audio/transcriptions'}",
+            **kwargs,
+        )
+        return response
+
+    # -- connection test ---------------------------------------------------------------------
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Check both sides: Models in the namespace (Kubernetes API) and ``/models`` (KubeAI)."""
+        results = []
+        ok = True
+        try:
+            count = len(self.models.list())
+            results.append(f"Kubernetes API: ok ({count} Model(s) in namespace {self.namespace!r})")
+        except Exception as err:
+            ok = False
+            results.append(f"Kubernetes API: failed: {err}")
+        try:
+            served = self.list_models()
+            results.append(f"KubeAI endpoint: ok ({len(served)} speech model(s) at {self.base_url})")
+        except Exception as err:
+            ok = False
+            results.append(f"KubeAI endpoint: failed: {err}")
+        return ok, "; ".join(results)
+
+    def close(self) -> None:
+        """Close pooled HTTP connections."""
+        if "endpoint" in self.__dict__:
+            self.endpoint.close()
+
+
+class StatusTracker:
+    """Remembers the last status seen and reports each change (used by both waits).
+
+    :param on_status: called with every new status (None while the Model does not exist).
+    """
+
+    def __init__(self, on_status: Callable[[ModelStatus | None], None] | None) -> None:
+        self.on_status = on_status
+        self.last: ModelStatus | None = None
+
+    def __call__(self, model: dict[str, Any] | None) -> None:
+        status = ModelStatus.from_model(model) if model is not None else None
+        if status != self.last and self.on_status is not None:
+            self.on_status(status)
+        self.last = status
+
+
+async def _first(pair: Any) -> Any:
+    model, _ = await pair
+    return model
