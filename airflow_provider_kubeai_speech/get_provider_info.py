@@ -77,5 +77,32 @@ def get_provider_info() -> dict[str, Any]:
                 "tags": ["software"],
             }
         ],
+        "hooks": [
+            {
+                "integration-name": "KubeAI Speech",
+                "python-modules": ["airflow_provider_kubeai_speech.hooks.kubeai"],
+            }
+        ],
+        "operators": [
+            {
+                "integration-name": "KubeAI Speech",
+                "python-modules": [
+                    "airflow_provider_kubeai_speech.operators.serve",
+                    "airflow_provider_kubeai_speech.operators.teardown",
+                ],
+            }
+        ],
+        "sensors": [
+            {
+                "integration-name": "KubeAI Speech",
+                "python-modules": ["airflow_provider_kubeai_speech.sensors.model_ready"],
+            }
+        ],
+        "triggers": [
+            {
+                "integration-name": "KubeAI Speech",
+                "python-modules": ["airflow_provider_kubeai_speech.triggers.model_ready"],
+            }
+        ],
         "connection-types": [_connection_type()],
     }

@@ -1,4 +1,4 @@
-"""Test-wide set-up: a private AIRFLOW_HOME, set before anything imports Airflow."""
+"""Test-wide set-up: a private AIRFLOW_HOME and DAGs folder, set before anything imports Airflow."""
 
 from __future__ import annotations
 
@@ -6,10 +6,18 @@ import os
 import tempfile
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parents[1]
 _HOME = Path(tempfile.mkdtemp(prefix="kubeai-speech-airflow-home-"))
-os.environ.setdefault("AIRFLOW_HOME", str(_HOME))
-os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
-os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
-os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(Path(__file__).resolve().parents[1] / "example_dags"))
+_DAGS = _HOME / "dags"
+_DAGS.mkdir()
+# dag.test() needs the DAG in the DAGs folder (3.3 refuses unserialised DAGs): link the example
+# DAGs and the test DAGs into one folder.
+for folder in (ROOT / "example_dags", ROOT / "tests" / "dags"):
+    for path in sorted(folder.glob("*.py")) if folder.exists() else []:
+        (_DAGS / path.name).symlink_to(path)
+os.environ["AIRFLOW_HOME"] = str(_HOME)
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(_DAGS)
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
 
-pytest_plugins = ["airflow_provider_kubeai_speech.sandbox.testing"]
+pytest_plugins = ["airflow_provider_kubeai_speech.sandbox.testing", "tests.dag_runner"]

@@ -1,0 +1,127 @@
+"""SpeechModelReadySensor: wait for a KubeAI Model's replicas to be ready (poke, reschedule or deferrable)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.common.compat.sdk import BaseSensorOperator, PokeReturnValue, conf
+
+from airflow_provider_kubeai_speech.exceptions import KubeAISpeechError, ReadinessTimeoutError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from airflow.providers.common.compat.sdk import Context
+
+    from airflow_provider_kubeai_speech.hooks.kubeai import KubeAISpeechHook
+    from airflow_provider_kubeai_speech.model_status import ModelStatus
+
+
+class SpeechModelReadySensor(BaseSensorOperator):
+    """Succeeds when a KubeAI Model has ``min_ready_replicas`` ready replicas, and its cache is loaded
+    when it has a cacheProfile. Pushes the Model's status to XCom.
+
+    KubeAI sets no conditions on a Model: readiness is ``status.replicas.ready``. Note that the
+    FasterWhisper engine loads weights on the first request; ``ServeSpeechModelOperator(warm_up=True)``
+    makes that happen before a batch.
+
+    :param model_name: the Model (templated; e.g. from the serve task's XCom).
+    :param namespace: KubeAI's namespace (default: the connection's).
+    :param min_ready_replicas: replicas that must be ready.
+    :param missing_ok: keep waiting while the Model does not exist (default); else fail at once.
+    :param kubeai_conn_id: the ``kubeai_speech`` connection.
+    :param deferrable: wait in the triggerer (watch-based); ``timeout`` holds there too.
+    """
+
+    template_fields: Sequence[str] = ("model_name", "namespace", "min_ready_replicas", "kubeai_conn_id")
+    ui_color = "#e6f2e6"
+
+    def __init__(
+        self,
+        *,
+        model_name: str,
+        namespace: str | None = None,
+        min_ready_replicas: int = 1,
+        missing_ok: bool = True,
+        kubeai_conn_id: str = "kubeai_speech_default",
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.model_name = model_name
+        self.namespace = namespace
+        self.min_ready_replicas = min_ready_replicas
+        self.missing_ok = missing_ok
+        self.kubeai_conn_id = kubeai_conn_id
+        self.deferrable = deferrable
+
+    @cached_property
+    def hook(self) -> KubeAISpeechHook:
+        from airflow_provider_kubeai_speech.hooks.kubeai import KubeAISpeechHook
+
+        return KubeAISpeechHook(self.kubeai_conn_id, namespace=self.namespace)
+
+    def current_status(self) -> ModelStatus | None:
+        """The Model's status, or None while it does not exist (override to read it elsewhere)."""
+        from airflow_provider_kubeai_speech.model_status import ModelStatus
+
+        model = self.hook.find_model(self.model_name)
+        return ModelStatus.from_model(model) if model is not None else None
+
+    def is_ready(self, status: ModelStatus) -> bool:
+        """The readiness rule (override for a stricter one)."""
+        return status.is_ready(int(self.min_ready_replicas))
+
+    def poke(self, context: Context) -> PokeReturnValue | bool:
+        status = self.current_status()
+        if status is None:
+            if not self.missing_ok:
+                raise KubeAISpeechError(
+                    f"KubeAI Model {self.hook.namespace}/{self.model_name} does not exist (missing_ok=False)."
+                )
+            self.log.info("KubeAI Model %s/%s does not exist yet", self.hook.namespace, self.model_name)
+            return False
+        self.log.info(
+            "KubeAI Model %s/%s: %s",
+            status.namespace,
+            status.name,
+            status.describe(int(self.min_ready_replicas)),
+        )
+        if self.is_ready(status):
+            return PokeReturnValue(is_done=True, xcom_value=status.to_dict())
+        return False
+
+    def execute(self, context: Context) -> Any:
+        if not self.deferrable:
+            return super().execute(context)
+        result = self.poke(context)
+        if isinstance(result, PokeReturnValue) and result.is_done:
+            return result.xcom_value
+        from airflow_provider_kubeai_speech.triggers.model_ready import SpeechModelReadyTrigger
+
+        self.defer(
+            trigger=SpeechModelReadyTrigger(
+                self.model_name,
+                namespace=self.hook.namespace,
+                kubeai_conn_id=self.kubeai_conn_id,
+                min_ready_replicas=int(self.min_ready_replicas),
+                timeout=float(self.timeout),
+                missing_ok=self.missing_ok,
+            ),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=float(self.timeout) + 60),
+        )
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+        """Resume after the trigger: fail on anything but success."""
+        if event.get("status") == "timeout":
+            raise ReadinessTimeoutError(
+                event.get("message", "timed out"), ready_replicas=int(event.get("ready_replicas", 0))
+            )
+        if event.get("status") != "success":
+            raise KubeAISpeechError(event.get("message", f"unexpected trigger event {event!r}"))
+        self.log.info("%s", event["message"])
+        status = self.current_status()
+        return status.to_dict() if status else dict(event)

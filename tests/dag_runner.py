@@ -1,0 +1,67 @@
+"""Running DAG files with dag.test() against the sandbox (a pytest plugin of this test suite)."""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> None:
+    """A fresh metadata database, once per test session (and per xdist worker)."""
+    from airflow.utils.db import resetdb
+
+    resetdb()
+
+
+@functools.cache
+def _dag_bag() -> Any:
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
+    assert not bag.import_errors, bag.import_errors
+    return bag
+
+
+def load_dag(dag_id: str) -> Any:
+    """The DAG ``dag_id`` from the DAGs folder (example DAGs and test DAGs)."""
+    return _dag_bag().dags[dag_id]
+
+
+class DagResult:
+    """The outcome of one dag.test() run: states and XComs by task id."""
+
+    def __init__(self, run: Any) -> None:
+        self.run = run
+        self.state = str(run.state)
+        self.tis = {ti.task_id: ti for ti in run.get_task_instances()}
+
+    def task_state(self, task_id: str) -> str:
+        return str(self.tis[task_id].state)
+
+    def xcom(self, task_id: str) -> Any:
+        from airflow.models.xcom import XComModel
+        from airflow.utils.session import create_session
+
+        with create_session() as session:
+            row = (
+                session.query(XComModel)
+                .filter_by(
+                    dag_id=self.run.dag_id, run_id=self.run.run_id, task_id=task_id, key="return_value"
+                )
+                .one_or_none()
+            )
+            return None if row is None else XComModel.deserialize_value(row)
+
+
+@pytest.fixture
+def run_dag(airflow_db: None) -> Callable[..., DagResult]:
+    def run(dag_id: str, **conf: Any) -> DagResult:
+        dag = load_dag(dag_id)
+        return DagResult(dag.test(run_conf=conf or None))
+
+    return run
