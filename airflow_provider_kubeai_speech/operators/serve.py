@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from airflow.providers.common.compat.sdk import BaseOperator, conf
 
-from airflow_provider_kubeai_speech.exceptions import KubeAISpeechError, ReadinessTimeoutError
+from airflow_provider_kubeai_speech.exceptions import KubeAISpeechError
 from airflow_provider_kubeai_speech.spec import (
     REFUSED_PARAMETERS,
     SpeechModelSpec,
@@ -20,6 +20,7 @@ from airflow_provider_kubeai_speech.spec import (
     build_speech_model_spec,
     check_update,
 )
+from airflow_provider_kubeai_speech.triggers.events import raise_for_event
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -294,13 +295,7 @@ class ServeSpeechModelOperator(BaseOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Resume after the trigger: fail on anything but success."""
-        if event.get("status") == "timeout":
-            raise ReadinessTimeoutError(
-                event.get("message", "timed out"), ready_replicas=int(event.get("ready_replicas", 0))
-            )
-        if event.get("status") != "success":
-            raise KubeAISpeechError(event.get("message", f"unexpected trigger event {event!r}"))
-        self.log.info("%s", event["message"])
+        self.log.info("%s", raise_for_event(event)["message"])
         return self._finish(int(event["ready_replicas"]))
 
     def _finish(self, ready_replicas: int) -> dict[str, Any]:

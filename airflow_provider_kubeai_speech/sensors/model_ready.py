@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseSensorOperator, PokeReturnValue, conf
 
-from airflow_provider_kubeai_speech.exceptions import KubeAISpeechError, ReadinessTimeoutError
+from airflow_provider_kubeai_speech.exceptions import KubeAISpeechError
+from airflow_provider_kubeai_speech.triggers.events import raise_for_event
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -116,12 +117,6 @@ class SpeechModelReadySensor(BaseSensorOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Resume after the trigger: fail on anything but success."""
-        if event.get("status") == "timeout":
-            raise ReadinessTimeoutError(
-                event.get("message", "timed out"), ready_replicas=int(event.get("ready_replicas", 0))
-            )
-        if event.get("status") != "success":
-            raise KubeAISpeechError(event.get("message", f"unexpected trigger event {event!r}"))
-        self.log.info("%s", event["message"])
+        self.log.info("%s", raise_for_event(event)["message"])
         status = self.current_status()
         return status.to_dict() if status else dict(event)
