@@ -46,12 +46,16 @@ class KubeAIEndpointError(KubeAISpeechError):
 
     :param http_status: HTTP status (0 for connection failures).
     :param retryable: whether retrying the same request could succeed.
+    :param attempts: requests made before giving up.
     """
 
-    def __init__(self, message: str, *, http_status: int = 0, retryable: bool = False) -> None:
+    def __init__(
+        self, message: str, *, http_status: int = 0, retryable: bool = False, attempts: int = 0
+    ) -> None:
         super().__init__(message)
         self.http_status = http_status
         self.retryable = retryable
+        self.attempts = attempts
 
 
 class MalformedResponseError(KubeAIEndpointError):

@@ -88,6 +88,7 @@ def get_provider_info() -> dict[str, Any]:
                 "integration-name": "KubeAI Speech",
                 "python-modules": [
                     "airflow_provider_kubeai_speech.operators.serve",
+                    "airflow_provider_kubeai_speech.operators.invoke",
                     "airflow_provider_kubeai_speech.operators.teardown",
                 ],
             }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 import os
 from collections.abc import Callable
@@ -58,10 +59,15 @@ class DagResult:
             return None if row is None else XComModel.deserialize_value(row)
 
 
+_DEFAULT_PARAMS: dict[str, dict[str, Any]] = {}
+
+
 @pytest.fixture
 def run_dag(airflow_db: None) -> Callable[..., DagResult]:
     def run(dag_id: str, **conf: Any) -> DagResult:
         dag = load_dag(dag_id)
-        return DagResult(dag.test(run_conf=conf or None))
+        # A run's conf stays on the DAG object's params: always send every param, defaults included.
+        defaults = _DEFAULT_PARAMS.setdefault(dag_id, copy.deepcopy(dag.params.dump()))
+        return DagResult(dag.test(run_conf={**defaults, **conf} or None))
 
     return run

@@ -222,6 +222,7 @@ class SpeechEndpointClient:
                     raise KubeAIEndpointError(
                         f"{what}: no answer from {url} after {attempts} attempt(s): {type(err).__name__}: {_safe(err)}",
                         retryable=True,
+                        attempts=attempts,
                     ) from None
                 delay = policy.get_backoff_time()
                 log.info(
@@ -326,8 +327,12 @@ class SpeechEndpointClient:
         what = f"transcribe {name!r} with model {model!r}"
         started = time.monotonic()
         response, attempts = self.request("POST", "audio/transcriptions", body=body, what=what)
-        _raise_for_status(response, what, model=model)
-        result = parse_transcription(response, response_format, what)
+        try:
+            _raise_for_status(response, what, model=model)
+            result = parse_transcription(response, response_format, what)
+        except (KubeAIEndpointError, ModelNotFoundError) as err:
+            err.attempts = attempts  # type: ignore[union-attr]
+            raise
         result.attempts, result.bytes_sent, result.seconds = attempts, sent[0], time.monotonic() - started
         return result
 

@@ -53,3 +53,17 @@ def read_pcm16_mono_16k(path: Path) -> bytes:
     if sys.byteorder == "big":
         samples.byteswap()
     return samples.tobytes()
+
+
+def check_decodable(path: Path) -> None:
+    """Refuse uploads that claim to be WAV but cannot be decoded (the server answers 400 for those)."""
+    with path.open("rb") as handle:
+        header = handle.read(12)
+    if header[:4] != b"RIFF" or header[8:12] != b"WAVE":
+        return  # other containers are not decoded by the sandbox
+    try:
+        with wave.open(str(path), "rb") as wav:
+            if wav.getnframes() == 0 or wav.getframerate() == 0:
+                raise AudioDecodeError("the WAV file holds no audio frames")
+    except (wave.Error, EOFError) as err:
+        raise AudioDecodeError(f"the WAV file is corrupt: {err}") from None

@@ -51,6 +51,9 @@ class BaseHandler(BaseHTTPRequestHandler):
     """JSON, chunked streaming, streamed request bodies, and dropping connections."""
 
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes: without TCP_NODELAY, Nagle's algorithm and the
+    # client's delayed ACK add ~40 ms to every answer (Go servers, KubeAI's proxy included, set it).
+    disable_nagle_algorithm = True
     server: SandboxHTTPServer
     server_version = "kubeai-sandbox"
 

@@ -17,7 +17,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_kubeai_speech.sandbox.audio import AudioDecodeError, duration_seconds
+from airflow_provider_kubeai_speech.sandbox.audio import AudioDecodeError, check_decodable, duration_seconds
 from airflow_provider_kubeai_speech.sandbox.controller import ModelNotFound, NoHostInTime
 from airflow_provider_kubeai_speech.sandbox.engines import Transcription, file_digest
 from airflow_provider_kubeai_speech.sandbox.http import BaseHandler
@@ -143,6 +143,10 @@ class KubeAIHandler(BaseHandler):
                     self.send_json(404, {"error": f'model not found: "{model}"'})
                     outcome = "404"
                     return
+                try:
+                    check_decodable(upload)
+                except AudioDecodeError as err:
+                    raise _BadRequest(f"Failed to decode audio: {err}") from None
                 digest = file_digest(upload)
                 result = self._run_engine(name, upload, fields)
                 self._answer(result, response_format, fields)

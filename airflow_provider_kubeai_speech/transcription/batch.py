@@ -1,0 +1,357 @@
+"""The batch engine: many recordings through one model with bounded concurrency, losing nothing.
+
+- Every input is checked first (missing, empty, unreadable, not audio); when those problems alone
+  exceed the failure budget the batch stops before a single upload.
+- Up to ``max_concurrency`` uploads run at once over one pooled session; each is retried by the
+  endpoint client on transient failures.
+- Each transcript is written atomically as soon as it arrives and a manifest line is appended,
+  so a crash or kill loses at most the files in flight; ``skip_existing`` resumes from there.
+- When failures exceed the budget, no new file starts; files in flight finish and are kept.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from typing import Any
+
+from airflow_provider_kubeai_speech.exceptions import KubeAISpeechError
+from airflow_provider_kubeai_speech.transcription.manifest import MANIFEST_NAME, FileResult
+from airflow_provider_kubeai_speech.transcription.outputs import OutputFolder, output_names
+from airflow_provider_kubeai_speech.transcription.sources import AudioInput, check_input
+
+FAILURES_SHOWN = 20
+
+
+@dataclass
+class BatchOptions:
+    """How a batch runs.
+
+    :param response_format: ``json``, ``text``, ``srt``, ``verbose_json`` or ``vtt``.
+    :param language: spoken language hint.
+    :param prompt: decoding prompt.
+    :param temperature: sampling temperature.
+    :param timestamp_granularities: ``segment`` and/or ``word`` (with verbose_json).
+    :param extra_fields: more form fields for KubeAI (e.g. ``hotwords``, ``vad_filter``).
+    :param max_concurrency: uploads in flight at once.
+    :param skip_existing: inputs whose transcript exists are not sent again.
+    :param max_failed: failures tolerated: a count, or a fraction of the batch when below 1.
+    :param progress_interval: seconds between progress lines.
+    """
+
+    response_format: str = "json"
+    language: str | None = None
+    prompt: str | None = None
+    temperature: float | None = None
+    timestamp_granularities: list[str] | None = None
+    extra_fields: Mapping[str, Any] | None = None
+    max_concurrency: int = 4
+    skip_existing: bool = True
+    max_failed: float = 0
+    progress_interval: float = 15.0
+
+
+@dataclass
+class BatchSummary:
+    """The outcome of a batch (its ``to_xcom()`` is small whatever the batch size)."""
+
+    results: list[FileResult] = field(default_factory=list)
+    output_uri: str | None = None
+    manifest_uri: str | None = None
+    seconds: float = 0.0
+    transcripts: list[dict[str, Any]] = field(default_factory=list)
+
+    def count(self, status: str) -> int:
+        return sum(1 for r in self.results if r.status == status)
+
+    @property
+    def failures(self) -> list[FileResult]:
+        return [r for r in self.results if r.status == "failed"]
+
+    def to_xcom(self) -> dict[str, Any]:
+        summary: dict[str, Any] = {
+            "total": len(self.results),
+            "succeeded": self.count("ok"),
+            "skipped": self.count("skipped"),
+            "failed": self.count("failed"),
+            "seconds": round(self.seconds, 3),
+            "output_uri": self.output_uri,
+            "manifest_uri": self.manifest_uri,
+            "failures": [{"input": r.input, "error": r.error} for r in self.failures[:FAILURES_SHOWN]],
+        }
+        if self.transcripts:
+            summary["transcripts"] = self.transcripts
+        return summary
+
+
+class BatchFailed(KubeAISpeechError):
+    """More inputs failed than the batch tolerates; every finished transcript is kept.
+
+    :param summary: the batch's results so far.
+    """
+
+    def __init__(self, message: str, summary: BatchSummary) -> None:
+        super().__init__(message)
+        self.summary = summary
+
+
+def failure_budget(max_failed: float, total: int) -> int:
+    """Failures tolerated: ``max_failed`` itself when >= 1, else that fraction of ``total``."""
+    if max_failed < 0:
+        raise ValueError(f"max_failed={max_failed!r} must be >= 0 (a count, or a fraction below 1).")
+    if max_failed >= 1:
+        return int(max_failed)
+    return math.floor(max_failed * total + 1e-9)
+
+
+Transcribe = Callable[..., Any]
+
+
+class BatchTranscriber:
+    """Runs one batch.
+
+    :param transcribe: ``hook.transcribe``-compatible callable.
+    :param model: the Model name.
+    :param options: batch options.
+    :param output: where transcripts go (None: into the summary, for small batches).
+    :param log: a logger.
+    :param run_id: recorded in the manifest.
+    """
+
+    def __init__(
+        self,
+        transcribe: Transcribe,
+        model: str,
+        options: BatchOptions,
+        output: OutputFolder | None,
+        log: Any,
+        run_id: str | None = None,
+    ) -> None:
+        self.transcribe = transcribe
+        self.model = model
+        self.options = options
+        self.output = output
+        self.log = log
+        self.run_id = run_id
+        self.stop = threading.Event()
+        self._lock = threading.Lock()
+        self._halted = False
+        self._transcripts: list[dict[str, Any]] = []
+
+    # -- phases --------------------------------------------------------------------------------
+
+    def check(self, inputs: list[AudioInput]) -> list[AudioInput]:
+        """Check every input (in parallel: remote inputs cost a round trip each)."""
+        with ThreadPoolExecutor(max(1, min(16, self.options.max_concurrency * 2))) as pool:
+            return list(pool.map(check_input, inputs))
+
+    def run(self, inputs: list[AudioInput]) -> BatchSummary:
+        started = time.monotonic()
+        summary = BatchSummary(
+            output_uri=self.output.uri if self.output else None,
+            manifest_uri=self.output.target(MANIFEST_NAME) if self.output else None,
+        )
+        inputs = self.check(inputs)
+        budget = failure_budget(self.options.max_failed, len(inputs))
+        bad = [item for item in inputs if item.problem]
+        if len(bad) > budget:
+            summary.results = [
+                FileResult(i.uri, None, "failed", error=i.problem, run_id=self.run_id) for i in bad
+            ]
+            raise BatchFailed(self._failure_message(summary, budget, len(inputs), before_start=True), summary)
+        names = output_names([item.uri for item in inputs], self.options.response_format)
+        if self.output is not None:
+            self.output.prepare()
+            leftovers = self.output.remove_partials()
+            if leftovers:
+                self.log.info(
+                    "Removed %d partial file(s) an interrupted run left in %s", leftovers, self.output.uri
+                )
+        todo: list[tuple[AudioInput, str]] = []
+        for item, name in zip(inputs, names, strict=True):
+            if item.problem:
+                self._record(
+                    summary, FileResult(item.uri, None, "failed", error=item.problem, run_id=self.run_id)
+                )
+            elif self.output is not None and self.options.skip_existing and self.output.exists(name):
+                self._record(
+                    summary, FileResult(item.uri, self.output.target(name), "skipped", run_id=self.run_id)
+                )
+            else:
+                todo.append((item, name))
+        skipped = summary.count("skipped")
+        self.log.info(
+            "Transcribing %d of %d file(s) with model %r (%d already done, %d refused), %d at a time",
+            len(todo), len(inputs), self.model, skipped, len(bad), self.options.max_concurrency,
+        )  # fmt: skip
+        self._transcribe_all(todo, summary, budget, len(inputs))
+        order = {item.uri: index for index, item in enumerate(inputs)}
+        summary.transcripts = sorted(self._transcripts, key=lambda t: order[t["input"]])
+        summary.seconds = time.monotonic() - started
+        failed = summary.count("failed")
+        if failed > budget or self.stop.is_set():
+            raise BatchFailed(self._failure_message(summary, budget, len(inputs)), summary)
+        if failed:
+            self.log.warning(
+                "%d file(s) failed, within max_failed=%s; see %s",
+                failed,
+                self.options.max_failed,
+                summary.manifest_uri,
+            )
+        return summary
+
+    def _transcribe_all(
+        self, todo: list[tuple[AudioInput, str]], summary: BatchSummary, budget: int, total: int
+    ) -> None:
+        if not todo:
+            return
+        progress = _Progress(len(todo), self.options.progress_interval, self.log)
+        with ThreadPoolExecutor(self.options.max_concurrency, thread_name_prefix="kubeai-transcribe") as pool:
+            futures = [pool.submit(self._one, item, name, summary) for item, name in todo]
+            for future in as_completed(futures):
+                if future.cancelled() or (result := future.result()) is None:
+                    continue  # not started: the batch was halted
+                progress.update(result.status)
+                if (summary.count("failed") > budget or self.stop.is_set()) and not self._halted:
+                    self._halt(futures)
+        progress.finish()
+
+    def _halt(self, futures: Iterable[Future[Any]]) -> None:
+        self._halted = True
+        cancelled = sum(future.cancel() for future in futures)
+        reason = "the task was killed" if self.stop.is_set() else "failures exceed max_failed"
+        self.log.error(
+            "Stopping the batch (%s): %d file(s) not started; those in flight finish and are kept",
+            reason,
+            cancelled,
+        )
+
+    def _one(self, item: AudioInput, name: str, summary: BatchSummary) -> FileResult | None:
+        if self._halted or self.stop.is_set():
+            return None
+        result = self._transcribe_one(item, name)
+        self._record(summary, result)  # here, not in the caller: the manifest line follows the output at once
+        return result
+
+    def _transcribe_one(self, item: AudioInput, name: str) -> FileResult:
+        started = time.monotonic()
+        opts = self.options
+        try:
+            result = self.transcribe(
+                self.model,
+                item.opener(),
+                filename=item.name,
+                response_format=opts.response_format,
+                language=opts.language,
+                prompt=opts.prompt,
+                temperature=opts.temperature,
+                timestamp_granularities=opts.timestamp_granularities,
+                extra_fields=opts.extra_fields,
+            )
+        except KubeAISpeechError as err:
+            attempts = int(getattr(err, "attempts", 0) or 0)
+            return FileResult(
+                item.uri,
+                None,
+                "failed",
+                attempts=attempts,
+                duration=time.monotonic() - started,
+                error=str(err),
+                run_id=self.run_id,
+            )
+        except OSError as err:
+            return FileResult(
+                item.uri,
+                None,
+                "failed",
+                duration=time.monotonic() - started,
+                error=f"cannot read {item.uri!r}: {err}",
+                run_id=self.run_id,
+            )
+        output = None
+        if self.output is not None:
+            output = self.output.write(name, result.content)
+        else:
+            with self._lock:
+                self._transcripts.append(
+                    {"input": item.uri, "name": name, "content": result.content, "text": result.text}
+                )
+        return FileResult(
+            item.uri,
+            output,
+            "ok",
+            attempts=result.attempts,
+            bytes=result.bytes_sent,
+            duration=time.monotonic() - started,
+            run_id=self.run_id,
+        )
+
+    def _record(self, summary: BatchSummary, result: FileResult) -> None:
+        with self._lock:
+            summary.results.append(result)
+            if self.output is not None:
+                self.output.append_line(MANIFEST_NAME, result.to_json())
+
+    def _failure_message(
+        self, summary: BatchSummary, budget: int, total: int, *, before_start: bool = False
+    ) -> str:
+        failures = summary.failures
+        lines = [f"  - {r.input}: {r.error}" for r in failures[:FAILURES_SHOWN]]
+        if len(failures) > FAILURES_SHOWN:
+            lines.append(f"  ... and {len(failures) - FAILURES_SHOWN} more (see {summary.manifest_uri})")
+        if before_start:
+            head = (
+                f"{len(failures)} of {total} input(s) cannot be transcribed, more than max_failed={self.options.max_failed} "
+                f"allows ({budget}); nothing was sent to KubeAI. Fix the inputs or raise max_failed:"
+            )
+        elif self.stop.is_set():
+            head = f"Batch stopped (task killed): {summary.count('ok')} transcribed, {len(failures)} failed of {total}."
+        else:
+            head = (
+                f"{len(failures)} of {total} input(s) failed, more than max_failed={self.options.max_failed} allows ({budget}). "
+                f"{summary.count('ok')} transcript(s) were written and {summary.count('skipped')} already existed"
+                + (
+                    f" (manifest: {summary.manifest_uri}); a rerun with skip_existing=True sends only the rest:"
+                    if summary.manifest_uri
+                    else ":"
+                )
+            )
+        return "\n".join([head, *lines])
+
+
+class _Progress:
+    """Progress lines at a steady pace: done/total, rate, ETA."""
+
+    def __init__(self, total: int, interval: float, log: Any) -> None:
+        self.total, self.interval, self.log = total, interval, log
+        self.done = 0
+        self.failed = 0
+        self.started = self.last = time.monotonic()
+        self._logged_done = False
+
+    def update(self, status: str) -> None:
+        self.done += 1
+        self.failed += status == "failed"
+        now = time.monotonic()
+        if now - self.last >= self.interval:
+            self.last = now
+            self._line(now)
+
+    def finish(self) -> None:
+        if self.last != self.started and self.done == self.total and self._logged_done:
+            return
+        self._line(time.monotonic())
+
+    def _line(self, now: float) -> None:
+        self._logged_done = self.done == self.total
+        elapsed = max(1e-9, now - self.started)
+        rate = self.done / elapsed
+        eta = (self.total - self.done) / rate if rate > 0 else float("inf")
+        self.log.info(
+            "Progress: %d/%d (%.0f%%), %d failed, %.1f files/s, ETA %s",
+            self.done, self.total, 100 * self.done / self.total, self.failed, rate, "-" if math.isinf(eta) else f"{eta:.0f} s",
+        )  # fmt: skip
