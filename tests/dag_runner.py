@@ -64,10 +64,10 @@ _DEFAULT_PARAMS: dict[str, dict[str, Any]] = {}
 
 @pytest.fixture
 def run_dag(airflow_db: None) -> Callable[..., DagResult]:
-    def run(dag_id: str, **conf: Any) -> DagResult:
+    def run(dag_id: str, logical_date: Any = None, **conf: Any) -> DagResult:
         dag = load_dag(dag_id)
         # A run's conf stays on the DAG object's params: always send every param, defaults included.
         defaults = _DEFAULT_PARAMS.setdefault(dag_id, copy.deepcopy(dag.params.dump()))
-        return DagResult(dag.test(run_conf={**defaults, **conf} or None))
+        return DagResult(dag.test(run_conf={**defaults, **conf} or None, logical_date=logical_date))
 
     return run

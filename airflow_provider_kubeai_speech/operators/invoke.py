@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import BaseOperator
 
 from airflow_provider_kubeai_speech.exceptions import KubeAISpeechError
+from airflow_provider_kubeai_speech.operators.templating import KeepTrailingNewlines
 from airflow_provider_kubeai_speech.transcription.formats import RESPONSE_FORMATS
 
 if TYPE_CHECKING:
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
     from airflow_provider_kubeai_speech.transcription.batch import BatchTranscriber
 
 
-class InvokeSpeechOperator(BaseOperator):
+class InvokeSpeechOperator(KeepTrailingNewlines, BaseOperator):
     """Transcribe audio with a KubeAI speech model: one file, a list, a glob or a folder, local or remote.
 
     Up to ``max_concurrency`` streamed uploads run at once over one pooled connection; transient

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from airflow.providers.common.compat.sdk import BaseOperator, conf
 
 from airflow_provider_kubeai_speech.exceptions import KubeAISpeechError
+from airflow_provider_kubeai_speech.operators.templating import KeepTrailingNewlines
 from airflow_provider_kubeai_speech.spec import (
     REFUSED_PARAMETERS,
     SpeechModelSpec,
@@ -47,6 +48,9 @@ _SPEC_FIELDS = (
     "labels",
     "description",
     "priority_class_name",
+    "name",
+    "kind",
+    "action",
 )
 
 
@@ -60,10 +64,10 @@ def _templated(value: Any) -> bool:
     return not isinstance(value, int | float | bool | type(None))  # XComArg and other late values
 
 
-class ServeSpeechModelOperator(BaseOperator):
+class ServeSpeechModelOperator(KeepTrailingNewlines, BaseOperator):
     """Serve a speech-to-text model with KubeAI: apply a ``Model`` and wait for ready replicas.
 
-    Takes the parameters of DigitalHub's ``kubeai-speech`` function kind (see
+    Takes every parameter of DigitalHub's ``kubeai-speech`` function kind (see
     :class:`~airflow_provider_kubeai_speech.spec.SpeechModelSpec`), refusing with the reason the ones
     KubeAI cannot express per model. Idempotent: a retry or re-run applies the same Model again
     (server-side apply), so it never creates a duplicate or hits 409 AlreadyExists.
@@ -89,6 +93,9 @@ class ServeSpeechModelOperator(BaseOperator):
     :param labels: Kubernetes labels (a map, or the seed's list of ``key=value`` strings).
     :param description: free text, stored as an annotation.
     :param priority_class_name: KubeAI ``priorityClassName``.
+    :param name: the seed's function name, used as ``model_name`` when that is not given.
+    :param kind: the seed's function kind; ``"kubeai-speech"`` if given.
+    :param action: the seed's task action; ``"serve"`` if given.
     :param namespace: KubeAI's namespace (default: the connection's).
     :param kubeai_conn_id: the ``kubeai_speech`` connection.
     :param if_exists: when the Model already exists: ``"update"`` (apply), ``"skip"`` (leave it as
@@ -117,7 +124,7 @@ class ServeSpeechModelOperator(BaseOperator):
     def __init__(
         self,
         *,
-        model_name: str,
+        model_name: str | None = None,
         url: str,
         image: str | None = None,
         adapters: list[dict[str, str]] | None = None,
@@ -152,6 +159,12 @@ class ServeSpeechModelOperator(BaseOperator):
         tolerations: Any = None,
         service_type: Any = None,
         service_name: Any = None,
+        name: str | None = None,
+        kind: str | None = None,
+        action: str | None = None,
+        project: Any = None,
+        uuid: Any = None,
+        embedded: Any = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -163,6 +176,9 @@ class ServeSpeechModelOperator(BaseOperator):
             "tolerations": tolerations,
             "service_type": service_type,
             "service_name": service_name,
+            "project": project,
+            "uuid": uuid,
+            "embedded": embedded,
         }
         for key, value in refused.items():
             if value not in (None, "", [], {}):
@@ -186,6 +202,9 @@ class ServeSpeechModelOperator(BaseOperator):
         self.labels = labels
         self.description = description
         self.priority_class_name = priority_class_name
+        self.name = name
+        self.kind = kind
+        self.action = action
         self.namespace = namespace
         self.kubeai_conn_id = kubeai_conn_id
         self.if_exists = if_exists
@@ -224,6 +243,7 @@ class ServeSpeechModelOperator(BaseOperator):
         )
 
         spec = self.speech_model_spec()  # every input error before the first cluster call
+        self.model_name = spec.model_name  # the seed's ``name`` when model_name was not given
         labels, annotations = airflow_labels_and_annotations(context)
         manifest = spec.to_manifest(self.hook.namespace, extra_labels=labels, annotations=annotations)
         name, namespace = spec.model_name, self.hook.namespace
@@ -306,10 +326,10 @@ class ServeSpeechModelOperator(BaseOperator):
     def _warm_up(self) -> None:
         started = time.monotonic()
         if self.warm_up_audio:
-            result = self.hook.transcribe(self.model_name, self.warm_up_audio)
+            result = self.hook.transcribe(str(self.model_name), self.warm_up_audio)
         else:
             clip = resources.files("airflow_provider_kubeai_speech").joinpath("data/warmup.wav").read_bytes()
-            result = self.hook.transcribe(self.model_name, clip, filename="warmup.wav")
+            result = self.hook.transcribe(str(self.model_name), clip, filename="warmup.wav")
         self.log.info(
             "Warm-up transcription took %.1f s (%d attempt(s)): %r",
             time.monotonic() - started,
@@ -350,4 +370,4 @@ class ServeSpeechModelOperator(BaseOperator):
         self._killed.set()
         if self.delete_on_kill and self._created:
             self.log.info("Task killed: deleting KubeAI Model %s it created", self.model_name)
-            self.hook.delete_model(self.model_name)
+            self.hook.delete_model(str(self.model_name))

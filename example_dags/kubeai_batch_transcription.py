@@ -1,0 +1,77 @@
+"""Nightly batch transcription: serve a speech model, wait for it, transcribe the day's recordings,
+scale the model to zero.
+
+Every file in ``<input_root>/<ds>/`` is transcribed into ``<output_root>/<ds>/`` (one transcript per
+recording plus ``_transcriptions.jsonl``). A rerun of the same day sends only what is missing.
+"""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import DAG, Param
+
+from airflow_provider_kubeai_speech.operators.invoke import InvokeSpeechOperator
+from airflow_provider_kubeai_speech.operators.serve import ServeSpeechModelOperator
+from airflow_provider_kubeai_speech.operators.teardown import ScaleSpeechModelOperator
+from airflow_provider_kubeai_speech.sensors.model_ready import SpeechModelReadySensor
+
+with DAG(
+    dag_id="kubeai_batch_transcription",
+    schedule="@daily",
+    start_date=pendulum.datetime(2026, 11, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    params={
+        "input_root": Param(
+            "/data/calls", type="string", description="folder or bucket with one sub-folder per day"
+        ),
+        "output_root": Param("/data/transcripts", type="string"),
+        "response_format": Param("json", enum=["json", "text", "srt", "vtt", "verbose_json"]),
+    },
+    tags=["kubeai", "speech", "example"],
+) as dag:
+    # [START howto_serve]
+    serve = ServeSpeechModelOperator(
+        task_id="serve_model",
+        model_name="whisper-small-en",
+        url="hf://Systran/faster-whisper-small.en",
+        profile="cpu",
+        processors=2,
+        scaling={"min_replicas": 0, "max_replicas": 2, "target_request": 4, "scale_down_delay_seconds": 300},
+        replicas=2,
+        wait_for_ready=False,  # the sensor below waits, without holding a worker slot
+    )
+    # [END howto_serve]
+
+    # [START howto_sensor]
+    wait = SpeechModelReadySensor(
+        task_id="wait_until_ready",
+        model_name="{{ ti.xcom_pull(task_ids='serve_model')['model'] }}",
+        min_ready_replicas=2,
+        deferrable=True,
+        timeout=1800,
+    )
+    # [END howto_sensor]
+
+    # [START howto_invoke]
+    transcribe = InvokeSpeechOperator(
+        task_id="transcribe_day",
+        model_name="{{ ti.xcom_pull(task_ids='serve_model')['model'] }}",
+        audio="{{ params.input_root }}/{{ ds }}",
+        output_path="{{ params.output_root }}/{{ ds }}",
+        response_format="{{ params.response_format }}",
+        language="en",
+        max_concurrency=8,  # 2 ready replicas x 4 requests each
+        max_failed=0.02,  # tolerate up to 2 % bad recordings; the rest must succeed
+    )
+    # [END howto_invoke]
+
+    # [START howto_teardown]
+    scale_to_zero = ScaleSpeechModelOperator(
+        task_id="scale_to_zero",
+        model_name="{{ ti.xcom_pull(task_ids='serve_model')['model'] }}",
+        replicas=0,  # keeps KubeAI's model cache; tomorrow's request scales it up again
+    )
+    # [END howto_teardown]
+
+    serve >> wait >> transcribe >> scale_to_zero.as_teardown(setups=serve)

@@ -1,0 +1,89 @@
+"""Every example DAG runs end to end with dag.test() against the sandbox, and its outputs are checked."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pendulum
+
+from airflow_provider_kubeai_speech.sandbox.engines import fake_transcript_text
+from airflow_provider_kubeai_speech.transcription.manifest import MANIFEST_NAME, read_manifest
+
+SAMPLES = Path(__file__).resolve().parents[2] / "example_dags" / "data" / "audio"
+NS = "kubeai"
+
+
+def added(sandbox: Any, name: str) -> dict[str, Any]:
+    """The Model as first stored (the example may delete it before the test looks)."""
+    events, _ = sandbox.store.watch_from(0)
+    return next(obj for _, kind, obj in events if kind == "ADDED" and obj["metadata"]["name"] == name)
+
+
+def test_batch_transcription(make_kubeai_sandbox: Any, run_dag: Any, tmp_path: Path) -> None:
+    sandbox = make_kubeai_sandbox(startup_delay=0.5)
+    day = pendulum.datetime(2026, 11, 24, tz="UTC")
+    inbox = tmp_path / "calls" / "2026-11-24"
+    shutil.copytree(SAMPLES, inbox, ignore=shutil.ignore_patterns("*.txt"))
+    result = run_dag(
+        "kubeai_batch_transcription",
+        logical_date=day,
+        input_root=str(tmp_path / "calls"),
+        output_root=str(tmp_path / "out"),
+    )
+    assert result.state == "success", result.tis
+    summary = result.xcom("transcribe_day")
+    assert (summary["total"], summary["succeeded"], summary["failed"]) == (5, 5, 0)
+    out = tmp_path / "out" / "2026-11-24"
+    for wav in SAMPLES.glob("*.wav"):
+        assert json.loads((out / f"{wav.stem}.json").read_text()) == {
+            "text": fake_transcript_text(wav.read_bytes())
+        }
+    assert len(read_manifest((out / MANIFEST_NAME).read_text().splitlines())) == 5
+    model = sandbox.store.get(NS, "whisper-small-en")
+    assert (model["spec"]["replicas"], model["spec"]["minReplicas"]) == (0, 0)  # scaled to zero, cache kept
+    assert model["spec"]["resourceProfile"] == "cpu:2" and model["spec"]["targetRequests"] == 4
+
+
+def test_warm_model_from_xcom(make_kubeai_sandbox: Any, run_dag: Any, tmp_path: Path) -> None:
+    sandbox = make_kubeai_sandbox(startup_delay=0.3)
+    inbox = tmp_path / "inbox"
+    shutil.copytree(SAMPLES, inbox, ignore=shutil.ignore_patterns("*.txt"))
+    (inbox / "notes.txt").write_text("not listed: the upstream task picks audio only")
+    result = run_dag("kubeai_warm_model_from_xcom", inbox=str(inbox), outbox=str(tmp_path / "outbox"))
+    assert result.state == "success"
+    srts = sorted((tmp_path / "outbox").glob("*.srt"))
+    assert [p.stem for p in srts] == sorted(p.stem for p in SAMPLES.glob("*.wav"))
+    assert all(p.read_text().startswith("1\n00:00:00,000 --> ") for p in srts)
+    first = sandbox.store.get(NS, "whisper-base-en")
+    assert first["spec"]["minReplicas"] == 1
+    again = run_dag("kubeai_warm_model_from_xcom", inbox=str(inbox), outbox=str(tmp_path / "outbox"))
+    assert again.state == "success" and again.xcom("transcribe_new")["skipped"] == 5
+    assert (
+        sandbox.store.get(NS, "whisper-base-en")["metadata"]["generation"] == first["metadata"]["generation"]
+    )
+
+
+def test_seed_parameters(make_kubeai_sandbox: Any, run_dag: Any) -> None:
+    sandbox = make_kubeai_sandbox(startup_delay=0.2, cache_load_delay=0.3)
+    sample = SAMPLES / "meeting-001.wav"
+    result = run_dag("kubeai_seed_parameters", sample=str(sample))
+    assert result.state == "success"
+    verbose = result.xcom("check_one_file")["transcripts"][0]
+    assert json.loads(verbose["content"])["words"]
+    spec = added(sandbox, "whisper-medium-support")["spec"]
+    assert spec["resourceProfile"] == "cpu:4" and spec["cacheProfile"] == "standard-filesystem"
+    assert spec["targetRequests"] == 8 and spec["scaleDownDelaySeconds"] == 120
+    assert spec["loadBalancing"] == {
+        "strategy": "PrefixHash",
+        "prefixHash": {"meanLoadFactor": 125, "replication": 256, "prefixCharLength": 100},
+    }
+    assert spec["env"] == {"WHISPER__COMPUTE_TYPE": "int8", "WHISPER__CPU_THREADS": "4"}
+    assert spec["envFrom"] == [{"secretRef": {"name": "hf-token"}}]
+    assert spec["files"] == [{"path": "/config/hotwords.txt", "content": "KubeAI\nAirflow\n"}]
+    meta = added(sandbox, "whisper-medium-support")["metadata"]
+    assert meta["labels"]["team"] == "contact-centre" and meta["labels"]["pii"] == "true"
+    assert meta["annotations"]["kubeai-speech.airflow.apache.org/description"].startswith("Support-call")
+    assert sandbox.store.find(NS, "whisper-medium-support") is None  # the teardown deleted it
