@@ -35,17 +35,21 @@ format: setup
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+## The example batch-transcription DAG end to end against a local KubeAI (real offline speech recognition).
 demo: setup
-	@echo "make demo arrives with the example DAGs (issue: example DAGs, make demo, docs)." >&2
-	@exit 2
+	$(BIN)/python -m airflow_provider_kubeai_speech.sandbox.demo
 
 ## A local KubeAI in the foreground (pocketsphinx engine); its connections are written to .sandbox/connections.env.
 sandbox: setup
 	$(BIN)/python -m airflow_provider_kubeai_speech.sandbox --engine pocketsphinx --state-dir .sandbox
+
+## The documentation site, warnings as errors.
+docs: setup
+	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
 
 ## Re-pin every dependency (needs the package registry).
 lock: setup
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --output-file $(CONSTRAINTS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build *.egg-info
+	rm -rf $(VENV) .demo .sandbox .pytest_cache .mypy_cache .ruff_cache .hypothesis build *.egg-info
