@@ -15,6 +15,7 @@ import os
 import shutil
 import sys
 import tempfile
+from datetime import datetime, timezone
 from pathlib import Path
 
 DAG_ID = "kubeai_batch_transcription"
@@ -65,8 +66,6 @@ def main(argv: list[str] | None = None) -> int:
         text = wav.with_suffix(".txt")
         references[wav.stem] = text.read_text().strip() if text.exists() else ""
 
-    import pendulum
-
     from airflow_provider_kubeai_speech.sandbox import Sandbox, SandboxConfig
 
     print(f"Starting a local KubeAI (sandbox, {args.engine} engine) ...", flush=True)
@@ -88,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         dag = bag.dags[DAG_ID]
         print(f"Running DAG {DAG_ID!r} for {args.date} over {len(references)} recordings ...", flush=True)
         run = dag.test(
-            logical_date=pendulum.parse(args.date),
+            logical_date=datetime.fromisoformat(args.date).replace(tzinfo=timezone.utc),
             run_conf={
                 "input_root": str(work / "calls"),
                 "output_root": str(work / "transcripts"),
