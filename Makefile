@@ -45,7 +45,7 @@ sandbox: setup
 
 ## The documentation site, warnings as errors.
 docs: setup
-	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
+	$(BIN)/sphinx-build -E -a -W --keep-going -q -b html docs docs/_build/html
 
 ## Re-pin every dependency (needs the package registry).
 lock: setup
