@@ -43,6 +43,10 @@ demo: setup
 sandbox: setup
 	$(BIN)/python -m airflow_provider_kubeai_speech.sandbox --engine pocketsphinx --state-dir .sandbox
 
+## Speed and memory figures, measured side by side (writes benchmarks/RESULTS.rst).
+bench: setup
+	$(BIN)/python benchmarks/run_all.py
+
 ## The documentation site, warnings as errors.
 docs: setup
 	$(BIN)/sphinx-build -E -a -W --keep-going -q -b html docs docs/_build/html

@@ -390,9 +390,15 @@ class KubeAISpeechHook(BaseHook):
         return ok, "; ".join(results)
 
     def close(self) -> None:
-        """Close pooled HTTP connections."""
+        """Release pooled connections (endpoint session and Kubernetes API client) now, not at garbage collection."""
         if "endpoint" in self.__dict__:
             self.endpoint.close()
+        if "kubernetes_hook" in self.__dict__:
+            api_client = self.kubernetes_hook.__dict__.get("api_client")
+            if api_client is not None:
+                api_client.close()
+            self.__dict__.pop("kubernetes_hook")
+            self.__dict__.pop("models", None)
 
 
 class StatusTracker:

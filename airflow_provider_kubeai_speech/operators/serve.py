@@ -316,7 +316,10 @@ class ServeSpeechModelOperator(KeepTrailingNewlines, BaseOperator):
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Resume after the trigger: fail on anything but success."""
         self.log.info("%s", raise_for_event(event)["message"])
-        return self._finish(int(event["ready_replicas"]))
+        try:
+            return self._finish(int(event["ready_replicas"]))
+        finally:
+            self.hook.close()
 
     def _finish(self, ready_replicas: int) -> dict[str, Any]:
         if self.warm_up:

@@ -72,6 +72,12 @@ class DeleteSpeechModelOperator(_ModelOperator):
         self.timeout = timeout
 
     def execute(self, context: Context) -> bool:
+        try:
+            return self._delete()
+        finally:
+            self.hook.close()
+
+    def _delete(self) -> bool:
         existed = self.hook.delete_model(
             self.model_name,
             ignore_not_found=self.ignore_not_found,
@@ -118,6 +124,12 @@ class ScaleSpeechModelOperator(_ModelOperator):
         self.ignore_not_found = ignore_not_found
 
     def execute(self, context: Context) -> dict[str, Any] | None:
+        try:
+            return self._scale()
+        finally:
+            self.hook.close()
+
+    def _scale(self) -> dict[str, Any] | None:
         replicas = int(self.replicas)
         min_replicas = None if self.min_replicas is None else int(self.min_replicas)
         try:

@@ -95,6 +95,12 @@ class SpeechModelReadySensor(BaseSensorOperator):
         return False
 
     def execute(self, context: Context) -> Any:
+        try:
+            return self._sense(context)
+        finally:
+            self.hook.close()
+
+    def _sense(self, context: Context) -> Any:
         if not self.deferrable:
             return super().execute(context)
         result = self.poke(context)
@@ -118,5 +124,8 @@ class SpeechModelReadySensor(BaseSensorOperator):
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Resume after the trigger: fail on anything but success."""
         self.log.info("%s", raise_for_event(event)["message"])
-        status = self.current_status()
+        try:
+            status = self.current_status()
+        finally:
+            self.hook.close()
         return status.to_dict() if status else dict(event)
