@@ -3,32 +3,15 @@
 from __future__ import annotations
 
 import json
-import math
 import os
-import struct
 import sys
 import tempfile
-import wave
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / ".results"
 sys.path.insert(0, str(ROOT))
-
-
-def make_wav(path: Path, seconds: float, seed: int, rate: int = 16000) -> Path:
-    freq = 200 + (seed * 37) % 800
-    frames = b"".join(
-        struct.pack("<h", int(8000 * math.sin(2 * math.pi * freq * i / rate)) + seed % 7)
-        for i in range(int(seconds * rate))
-    )
-    with wave.open(str(path), "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(rate)
-        wav.writeframes(frames)
-    return path
 
 
 def one_second_wavs(folder: Path, count: int) -> list[Path]:
@@ -42,6 +25,12 @@ def one_second_wavs(folder: Path, count: int) -> list[Path]:
         path.write_bytes(template[:-4] + i.to_bytes(4, "little"))
         paths.append(path)
     return paths
+
+
+def make_wav(path: Path, seconds: float, seed: int) -> Path:
+    from tests.audio_files import make_wav as make
+
+    return make(path, seconds, seed=seed)
 
 
 def sandbox_process(*args: str) -> Any:

@@ -1,7 +1,7 @@
 """Client memory while uploading one huge WAV: the hook's streamed upload beside requests.post(files=...).
 
-Each upload runs in a fresh child process that reports its peak RSS growth (ru_maxrss) over a
-baseline taken after imports; the sandbox runs in its own process.
+Each upload runs in a fresh child process that samples its resident memory every 5 ms during the
+upload and reports the peak over the value just before it; the sandbox runs in its own process.
 """
 
 from __future__ import annotations
@@ -18,21 +18,34 @@ from common import record, sandbox_process, serve
 SIZES_MIB = (256, 1024)
 
 CHILD = r"""
-import os, resource, sys
+import os, sys, threading, time
 mode, path = sys.argv[1], sys.argv[2]
 import requests, requests_toolbelt
 from airflow_provider_kubeai_speech.hooks.kubeai import KubeAISpeechHook
 hook = KubeAISpeechHook()
 hook.endpoint.session
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+page = os.sysconf("SC_PAGE_SIZE")
+def rss():
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1]) * page
+peak = [0]
+done = threading.Event()
+def sample():
+    while not done.is_set():
+        peak[0] = max(peak[0], rss())
+        time.sleep(0.005)
+before = rss()
+sampler = threading.Thread(target=sample)
+sampler.start()
 if mode == "hook":
     hook.transcribe("whisper", path, response_format="text")
 else:
     with open(path, "rb") as handle:
         r = requests.post(hook.base_url + "/audio/transcriptions", files={"file": ("big.wav", handle, "audio/wav")}, data={"model": "whisper", "response_format": "text"}, timeout=600)
     r.raise_for_status()
-after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print((after - before) / 1024)
+done.set()
+sampler.join()
+print((max(peak[0], rss()) - before) / 2**20)
 """
 
 

@@ -8,6 +8,7 @@ The sandbox runs in its own process (as a real cluster would).
 from __future__ import annotations
 
 import os
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 from common import airflow_home, one_second_wavs, record, sandbox_process, serve
 
 FILES, LATENCY, CAPACITY = 1000, 0.05, 8
+OPERATOR_RUNS = 3
 MAPPED = 50
 
 
@@ -39,25 +41,27 @@ def main() -> None:
 
         resetdb()
         bag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
-        started = time.monotonic()
-        run = bag.dags["bench_operator"].test(
-            run_conf={"audio": str(work / "in"), "output": str(work / "out-operator")}
-        )
-        task_seconds = time.monotonic() - started
-        assert str(run.state) == "success", run.state
-        written = len(list((work / "out-operator").glob("*.txt")))
         from airflow.models.xcom import XComModel
         from airflow.utils.session import create_session
 
-        with create_session() as session:
-            row = (
-                session.query(XComModel)
-                .filter_by(
-                    dag_id="bench_operator", run_id=run.run_id, task_id="transcribe", key="return_value"
+        batch_runs, task_runs = [], []
+        for attempt in range(OPERATOR_RUNS):  # the median of three runs: this machine is noisy
+            output = work / f"out-operator-{attempt}"
+            started = time.monotonic()
+            run = bag.dags["bench_operator"].test(run_conf={"audio": str(work / "in"), "output": str(output)})
+            task_runs.append(time.monotonic() - started)
+            assert str(run.state) == "success", run.state
+            written = len(list(output.glob("*.txt")))
+            with create_session() as session:
+                row = (
+                    session.query(XComModel)
+                    .filter_by(
+                        dag_id="bench_operator", run_id=run.run_id, task_id="transcribe", key="return_value"
+                    )
+                    .one()
                 )
-                .one()
-            )
-            batch_seconds = XComModel.deserialize_value(row)["seconds"]
+                batch_runs.append(XComModel.deserialize_value(row)["seconds"])
+        batch_seconds, task_seconds = statistics.median(batch_runs), statistics.median(task_runs)
 
         import requests
 
@@ -91,7 +95,7 @@ def main() -> None:
             "metric": "InvokeSpeechOperator batch time (max_concurrency=8)",
             "value": round(batch_seconds, 2),
             "unit": "s",
-            "note": f"{written} transcripts written; task incl. Airflow start-up {task_seconds:.1f} s",
+            "note": f"median of {OPERATOR_RUNS} runs {sorted(round(b, 2) for b in batch_runs)}; {written} transcripts per run; task incl. Airflow start-up {task_seconds:.1f} s",
         },
         {
             "metric": "efficiency (bound / measured)",

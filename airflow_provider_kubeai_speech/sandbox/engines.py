@@ -97,7 +97,9 @@ class Transcription:
 class Engine(Protocol):
     name: str
 
-    def transcribe(self, audio: Path, *, language: str | None, prompt: str | None) -> Transcription: ...
+    def transcribe(
+        self, audio: Path, *, language: str | None, prompt: str | None, digest: str | None = None
+    ) -> Transcription: ...
 
 
 def file_digest(path: Path) -> str:
@@ -187,8 +189,10 @@ class FakeEngine:
 
     name = "fake"
 
-    def transcribe(self, audio: Path, *, language: str | None, prompt: str | None) -> Transcription:
-        result = fake_transcription(file_digest(audio), duration_seconds(audio))
+    def transcribe(
+        self, audio: Path, *, language: str | None, prompt: str | None, digest: str | None = None
+    ) -> Transcription:
+        result = fake_transcription(digest or file_digest(audio), duration_seconds(audio))
         if language:
             result.language = language
         return result
@@ -216,7 +220,9 @@ class PocketSphinxEngine:
             with self._lock:
                 return Decoder(samprate=16000, loglevel="FATAL")
 
-    def transcribe(self, audio: Path, *, language: str | None, prompt: str | None) -> Transcription:
+    def transcribe(
+        self, audio: Path, *, language: str | None, prompt: str | None, digest: str | None = None
+    ) -> Transcription:
         pcm = read_pcm16_mono_16k(audio)
         decoder = self._decoder()
         try:
@@ -263,7 +269,9 @@ class FasterWhisperEngine:
             )
         self._model = WhisperModel(model_path, device="cpu", compute_type="int8", local_files_only=True)
 
-    def transcribe(self, audio: Path, *, language: str | None, prompt: str | None) -> Transcription:
+    def transcribe(
+        self, audio: Path, *, language: str | None, prompt: str | None, digest: str | None = None
+    ) -> Transcription:
         segments_iter, info = self._model.transcribe(
             str(audio), language=language, initial_prompt=prompt, word_timestamps=True
         )

@@ -66,6 +66,24 @@ class BaseHandler(BaseHTTPRequestHandler):
                 self.close_connection = True
                 raise
 
+    def _dispatch(self) -> None:
+        raise NotImplementedError
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    def do_POST(self) -> None:
+        self._dispatch()
+
+    def do_PUT(self) -> None:
+        self._dispatch()
+
+    def do_PATCH(self) -> None:
+        self._dispatch()
+
+    def do_DELETE(self) -> None:
+        self._dispatch()
+
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s %s", self.address_string(), format % args)
 

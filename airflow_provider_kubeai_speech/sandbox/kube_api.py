@@ -118,21 +118,6 @@ class KubeApiHandler(BaseHandler):
     def sandbox(self) -> Sandbox:
         return self.server.app  # type: ignore[no-any-return,unused-ignore]
 
-    def do_GET(self) -> None:
-        self._dispatch()
-
-    def do_POST(self) -> None:
-        self._dispatch()
-
-    def do_PUT(self) -> None:
-        self._dispatch()
-
-    def do_PATCH(self) -> None:
-        self._dispatch()
-
-    def do_DELETE(self) -> None:
-        self._dispatch()
-
     def _dispatch(self) -> None:
         try:
             self._authenticate()

@@ -46,18 +46,6 @@ class KubeAIHandler(BaseHandler):
     def sandbox(self) -> Sandbox:
         return self.server.app  # type: ignore[no-any-return,unused-ignore]
 
-    def do_GET(self) -> None:
-        self._dispatch()
-
-    def do_POST(self) -> None:
-        self._dispatch()
-
-    def do_PUT(self) -> None:
-        self._dispatch()
-
-    def do_DELETE(self) -> None:
-        self._dispatch()
-
     def _dispatch(self) -> None:
         path, method = self.path_only, self.command
         try:
@@ -148,7 +136,7 @@ class KubeAIHandler(BaseHandler):
                 except AudioDecodeError as err:
                     raise _BadRequest(f"Failed to decode audio: {err}") from None
                 digest = file_digest(upload)
-                result = self._run_engine(name, upload, fields)
+                result = self._run_engine(name, upload, fields, digest)
                 self._answer(result, response_format, fields)
                 outcome = "200"
             except _BadRequest as err:
@@ -216,7 +204,7 @@ class KubeAIHandler(BaseHandler):
         upload.file_object.flush()
         return fields, Path(upload.actual_file_name.decode()), received
 
-    def _run_engine(self, name: str, upload: Path, fields: dict[str, str]) -> Transcription:
+    def _run_engine(self, name: str, upload: Path, fields: dict[str, str], digest: str) -> Transcription:
         sandbox = self.sandbox
         pod = sandbox.controller.acquire(sandbox.namespace, name)
         try:
@@ -229,7 +217,10 @@ class KubeAIHandler(BaseHandler):
             if delay > 0:
                 time.sleep(delay)
             return sandbox.engine.transcribe(
-                upload, language=fields.get("language") or None, prompt=fields.get("prompt") or None
+                upload,
+                language=fields.get("language") or None,
+                prompt=fields.get("prompt") or None,
+                digest=digest,
             )
         finally:
             sandbox.controller.release(sandbox.namespace, name, pod)

@@ -145,7 +145,10 @@ class BatchTranscriber:
     # -- phases --------------------------------------------------------------------------------
 
     def check(self, inputs: list[AudioInput]) -> list[AudioInput]:
-        """Check every input (in parallel: remote inputs cost a round trip each)."""
+        """Check every input: local files in a loop (a thread pool costs more than it saves there),
+        remote ones in parallel (each costs a round trip)."""
+        if all(item.path is None for item in inputs):
+            return [check_input(item) for item in inputs]
         with ThreadPoolExecutor(max(1, min(16, self.options.max_concurrency * 2))) as pool:
             return list(pool.map(check_input, inputs))
 

@@ -16,6 +16,7 @@ import pytest
 import requests
 
 from airflow_provider_kubeai_speech.sandbox import Sandbox
+from airflow_provider_kubeai_speech.sandbox.demo import word_error_rate
 from airflow_provider_kubeai_speech.sandbox.engines import fake_transcript_text
 from airflow_provider_kubeai_speech.sandbox.testing import SandboxProcess, wait_until
 from tests.integration.conftest import model_manifest
@@ -44,16 +45,6 @@ def transcribe(
             data={"model": model, **fields},
             timeout=timeout,
         )
-
-
-def word_error_rate(reference: str, hypothesis: str) -> float:
-    ref, hyp = reference.split(), hypothesis.split()
-    dist = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        prev, dist[0] = dist[0], i
-        for j, h in enumerate(hyp, 1):
-            prev, dist[j] = dist[j], min(dist[j] + 1, dist[j - 1] + 1, prev + (r != h))
-    return dist[-1] / max(1, len(ref))
 
 
 def test_fake_engine_is_deterministic_and_formats_match_kubeai(kubeai_sandbox: Sandbox) -> None:
