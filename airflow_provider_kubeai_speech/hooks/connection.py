@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -107,6 +108,11 @@ def _verify(conn_id: str, verify_ssl: Any, ca_bundle: Any) -> bool | str:
             )
         verify_ssl = lowered in ("true", "1", "yes")
     if ca_bundle:
+        if not os.path.exists(str(ca_bundle)):
+            raise KubeAISpeechError(
+                f"Connection {conn_id!r}: ca_bundle={str(ca_bundle)!r} does not exist on this worker. Fix: point it at a "
+                "PEM file of the CA certificates that signed the endpoint's certificate."
+            )
         return str(ca_bundle)
     return bool(verify_ssl)
 

@@ -74,6 +74,7 @@ def _resolve_one(item: Any) -> list[AudioInput]:
     if _is_uri(text):
         try:
             path = _storage_path(text)
+            path.fs  # noqa: B018 - resolves the filesystem now: an unknown scheme fails here, by name
         except Exception as err:
             scheme = text.split("://", 1)[0]
             return [
@@ -198,8 +199,8 @@ def check_input(item: AudioInput) -> AudioInput:
     except PermissionError:
         item.problem = f"{item.uri!r} is not readable (permission denied)"
         return item
-    except OSError as err:
-        item.problem = f"{item.uri!r} cannot be read: {err}"
+    except Exception as err:  # OSError, or whatever a storage backend raises
+        item.problem = f"{item.uri!r} cannot be read: {type(err).__name__}: {err}"
         return item
     if not header:
         item.problem = f"{item.uri!r} is empty (0 bytes)"
