@@ -255,8 +255,9 @@ def test_trigger_on_kill_deletes_only_when_asked(make_kubeai_sandbox: Any) -> No
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("dag_id", ["test_serve_update", "test_serve_deferrable"])
 def test_a_killed_worker_and_a_retry_reattach_to_the_same_model(
-    make_kubeai_sandbox: Any, run_dag: Any
+    make_kubeai_sandbox: Any, run_dag: Any, dag_id: str
 ) -> None:
     import os
     import signal
@@ -266,7 +267,7 @@ def test_a_killed_worker_and_a_retry_reattach_to_the_same_model(
     sandbox = make_kubeai_sandbox(startup_delay=600)
     run_dag("test_serve_no_wait")  # makes sure the database exists before the child uses it
     sandbox.store.delete(NS, "whisper")
-    script = "from tests.dag_runner import load_dag; load_dag('test_serve_update').test()"
+    script = f"from tests.dag_runner import load_dag; load_dag({dag_id!r}).test()"
     child = subprocess.Popen(
         [sys.executable, "-c", script],
         env=os.environ.copy(),
@@ -275,7 +276,7 @@ def test_a_killed_worker_and_a_retry_reattach_to_the_same_model(
     )
     try:
         wait_until(lambda: sandbox.store.find(NS, "whisper"), timeout=60)
-        time.sleep(0.5)  # the worker is now waiting for readiness
+        time.sleep(1.0)  # the worker (or the inline trigger) is now waiting for readiness
         child.send_signal(signal.SIGKILL)
         child.wait(timeout=10)
     finally:
@@ -285,6 +286,6 @@ def test_a_killed_worker_and_a_retry_reattach_to_the_same_model(
     sandbox.store.mutate(
         NS, "whisper", lambda o: {**o, "spec": {**o["spec"], "args": ["--restart-pods"]}}, "t"
     )
-    result = run_dag("test_serve_update")  # the retry
+    result = run_dag(dag_id)  # the retry
     assert result.state == "success"
     assert sandbox.store.keys() == [(NS, "whisper")] and model(sandbox)["metadata"]["uid"] == uid
