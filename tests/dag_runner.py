@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 import functools
 import os
+import subprocess
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -71,3 +73,14 @@ def run_dag(airflow_db: None) -> Callable[..., DagResult]:
         return DagResult(dag.test(run_conf={**defaults, **conf} or None, logical_date=logical_date))
 
     return run
+
+
+def start_dag_in_child(dag_id: str, conf: dict[str, Any] | None = None) -> subprocess.Popen[bytes]:
+    """Run a DAG with dag.test() in a child process (a worker the test can SIGKILL)."""
+    script = f"from tests.dag_runner import load_dag; load_dag({dag_id!r}).test(run_conf={conf!r})"
+    return subprocess.Popen(
+        [sys.executable, "-c", script],
+        env=os.environ.copy(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )

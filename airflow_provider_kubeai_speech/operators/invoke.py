@@ -113,6 +113,7 @@ class InvokeSpeechOperator(KeepTrailingNewlines, BaseOperator):
         self.kubeai_conn_id = kubeai_conn_id
         self._batch: BatchTranscriber | None = None
         self._hook: KubeAISpeechHook | None = None
+        self._lineage: tuple[list[Any], Any] = ([], None)
 
     def _check_arguments(self) -> tuple[int, int, float]:
         """Every argument error, before anything is read or sent."""
@@ -219,7 +220,7 @@ class InvokeSpeechOperator(KeepTrailingNewlines, BaseOperator):
             from airflow.providers.openlineage.extractors import OperatorLineage
         except ImportError:
             return None
-        inputs, summary = getattr(self, "_lineage", ([], None))
+        inputs, summary = self._lineage
         datasets = {_dataset(item.uri) for item in inputs}
         outputs = (
             [Dataset(*_dataset(summary.output_uri))] if summary is not None and summary.output_uri else []

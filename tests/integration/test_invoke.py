@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +14,7 @@ from airflow_provider_kubeai_speech.sandbox.engines import fake_transcript_text,
 from airflow_provider_kubeai_speech.sandbox.testing import wait_until
 from airflow_provider_kubeai_speech.transcription.manifest import MANIFEST_NAME, read_manifest
 from tests.audio_files import make_wav, make_wavs
+from tests.dag_runner import start_dag_in_child
 from tests.integration.conftest import model_manifest
 
 NS = "kubeai"
@@ -166,13 +164,7 @@ def test_a_killed_batch_resumes_without_resending_finished_files(
     )  # the database exists for the child
     sandbox.stats.reset()
     conf = {"audio": str(tmp_path / "in" / "*.wav"), "output": str(out), "concurrency": 4}
-    script = f"from tests.dag_runner import load_dag; load_dag('test_invoke').test(run_conf={conf!r})"
-    child = subprocess.Popen(
-        [sys.executable, "-c", script],
-        env=os.environ.copy(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    child = start_dag_in_child("test_invoke", conf)
     try:
         wait_until(lambda: out.exists() and len(list(out.glob("*.json"))) >= 100, timeout=120)
         child.send_signal(signal.SIGKILL)

@@ -259,21 +259,14 @@ def test_trigger_on_kill_deletes_only_when_asked(make_kubeai_sandbox: Any) -> No
 def test_a_killed_worker_and_a_retry_reattach_to_the_same_model(
     make_kubeai_sandbox: Any, run_dag: Any, dag_id: str
 ) -> None:
-    import os
     import signal
-    import subprocess
-    import sys
+
+    from tests.dag_runner import start_dag_in_child
 
     sandbox = make_kubeai_sandbox(startup_delay=600)
     run_dag("test_serve_no_wait")  # makes sure the database exists before the child uses it
     sandbox.store.delete(NS, "whisper")
-    script = f"from tests.dag_runner import load_dag; load_dag({dag_id!r}).test()"
-    child = subprocess.Popen(
-        [sys.executable, "-c", script],
-        env=os.environ.copy(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    child = start_dag_in_child(dag_id)
     try:
         wait_until(lambda: sandbox.store.find(NS, "whisper"), timeout=60)
         time.sleep(1.0)  # the worker (or the inline trigger) is now waiting for readiness
