@@ -47,7 +47,8 @@ def main() -> int:
         if path.exists():
             rows.extend({"benchmark": name, **row} for row in json.loads(path.read_text()))
     lines = [
-        f"Measured {time.strftime('%Y-%m-%d')} on {machine()}; ``make bench`` took {time.monotonic() - started:.0f} s.",
+        f"Measured {time.strftime('%Y-%m-%d')} on {machine()}; this run ({', '.join(only)}) took {time.monotonic() - started:.0f} s "
+        "(rows of benchmarks not in it come from their last run).",
         "",
         ".. list-table::",
         "   :header-rows: 1",
