@@ -100,62 +100,68 @@ class KubeAIHandler(BaseHandler):
     # -- transcriptions ----------------------------------------------------------------------
 
     def _transcribe(self) -> None:
-        sandbox, stats = self.sandbox, self.sandbox.stats
+        # The outcome is counted before the answer goes out: a client that reads /sandbox/stats
+        # right after its answer must find its own request there.
+        stats = self.sandbox.stats
         stats.request_started()
-        outcome, received, digest = "error", 0, None
         with tempfile.TemporaryDirectory(prefix="kubeai-sandbox-upload-") as tmp:
             try:
-                fields, upload, received = self._read_multipart(Path(tmp))
-                fault = sandbox.faults.transcription_fault()
-                if fault == "drop":
-                    outcome = "dropped"
-                    self.drop_connection()
-                    return
-                if isinstance(fault, int):
-                    outcome = str(fault)
-                    headers = {}
-                    if fault in (429, 503) and sandbox.faults.faults.retry_after:
-                        headers["Retry-After"] = str(sandbox.faults.faults.retry_after)
-                    self.send_json(fault, {"error": f"injected fault: {fault}"}, headers)
-                    return
-                model = fields.get("model", "")
-                if upload is None or not model:
-                    raise _BadRequest("multipart form needs a 'file' part and a 'model' field")
-                response_format = fields.get("response_format") or "json"
-                if response_format not in RESPONSE_FORMATS:
-                    raise _BadRequest(
-                        f"response_format {response_format!r} is not one of {', '.join(RESPONSE_FORMATS)}"
-                    )
-                name, _, adapter = model.partition("_")
-                if adapter:
-                    self.send_json(404, {"error": f'model not found: "{model}"'})
-                    outcome = "404"
-                    return
-                try:
-                    check_decodable(upload)
-                except AudioDecodeError as err:
-                    raise _BadRequest(f"Failed to decode audio: {err}") from None
-                digest = file_digest(upload)
-                result = self._run_engine(name, upload, fields, digest)
-                self._answer(result, response_format, fields)
-                outcome = "200"
-            except _BadRequest as err:
-                outcome = "400"
-                self.send_json(400, {"error": str(err)})
-            except ModelNotFound:
-                outcome = "404"
-                self.send_json(404, {"error": f'model not found: "{fields.get("model", "")}"'})
-            except NoHostInTime:
-                outcome = "504"
-                self.send_json(504, {"error": "timed out waiting for a ready replica"})
-            except AudioDecodeError as err:
-                outcome = "500"
-                self.send_json(500, {"error": f"Internal Server Error: {err}"})
+                outcome, received, digest, respond = self._handle_transcription(Path(tmp))
             except (ConnectionError, BrokenPipeError, OSError):
-                outcome = "client-gone"
+                stats.request_finished("client-gone")
                 self.close_connection = True
-            finally:
-                stats.request_finished(outcome, received=received, digest=digest)
+                return
+            stats.request_finished(outcome, received=received, digest=digest)
+            try:
+                respond()
+            except (ConnectionError, BrokenPipeError, OSError):
+                self.close_connection = True
+
+    def _handle_transcription(self, folder: Path) -> tuple[str, int, str | None, Any]:
+        """Outcome, bytes received, audio digest, and the function that sends the answer."""
+        sandbox = self.sandbox
+        received, digest = 0, None
+        fields: dict[str, str] = {}
+
+        def error(code: int, message: str, headers: dict[str, str] | None = None) -> Any:
+            return lambda: self.send_json(code, {"error": message}, headers)
+
+        try:
+            fields, upload, received = self._read_multipart(folder)
+            fault = sandbox.faults.transcription_fault()
+            if fault == "drop":
+                return "dropped", received, None, self.drop_connection
+            if isinstance(fault, int):
+                headers = {}
+                if fault in (429, 503) and sandbox.faults.faults.retry_after:
+                    headers["Retry-After"] = str(sandbox.faults.faults.retry_after)
+                return str(fault), received, None, error(fault, f"injected fault: {fault}", headers)
+            model = fields.get("model", "")
+            if upload is None or not model:
+                raise _BadRequest("multipart form needs a 'file' part and a 'model' field")
+            response_format = fields.get("response_format") or "json"
+            if response_format not in RESPONSE_FORMATS:
+                raise _BadRequest(
+                    f"response_format {response_format!r} is not one of {', '.join(RESPONSE_FORMATS)}"
+                )
+            name, _, adapter = model.partition("_")
+            if adapter:
+                return "404", received, None, error(404, f'model not found: "{model}"')
+            try:
+                check_decodable(upload)
+            except AudioDecodeError as err:
+                raise _BadRequest(f"Failed to decode audio: {err}") from None
+            digest = file_digest(upload)
+            result = self._run_engine(name, upload, fields, digest)
+            return "200", received, digest, lambda: self._answer(result, response_format, fields)
+        except _BadRequest as err:
+            return "400", received, None, error(400, str(err))
+        except ModelNotFound:
+            return "404", received, None, error(404, f'model not found: "{fields.get("model", "")}"')
+        except NoHostInTime:
+            return "504", received, None, error(504, "timed out waiting for a ready replica")
+        except AudioDecodeError as err:
+            return "500", received, None, error(500, f"Internal Server Error: {err}")
 
     def _read_multipart(self, folder: Path) -> tuple[dict[str, str], Path | None, int]:
         from python_multipart import create_form_parser
