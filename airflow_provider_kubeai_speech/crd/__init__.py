@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import json
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
 from importlib import resources
 from typing import Any
 
@@ -65,17 +65,11 @@ class ModelCRD:
     def schema(self) -> dict[str, Any]:
         return self.version["schema"]["openAPIV3Schema"]
 
-    @property
-    def group(self) -> str:
-        return self.definition["spec"]["group"]
+    @cached_property
+    def _validator(self) -> Any:
+        import jsonschema
 
-    @property
-    def names(self) -> dict[str, Any]:
-        return self.definition["spec"]["names"]
-
-    @property
-    def subresources(self) -> dict[str, Any]:
-        return self.version.get("subresources", {})
+        return jsonschema.Draft7Validator(self.schema, format_checker=_format_checker())
 
     # -- defaulting and pruning --------------------------------------------------------------
 
@@ -107,9 +101,8 @@ class ModelCRD:
     def _schema_causes(self, obj: dict[str, Any]) -> list[Cause]:
         import jsonschema
 
-        validator = _validator_for(json.dumps(self.schema, sort_keys=True))
         causes = []
-        for err in sorted(validator.iter_errors(obj), key=lambda e: list(map(str, e.absolute_path))):
+        for err in sorted(self._validator.iter_errors(obj), key=lambda e: list(map(str, e.absolute_path))):
             path = _json_path(err.absolute_path)
             causes.append(_schema_cause(err, path, jsonschema))
         return causes
@@ -162,14 +155,6 @@ def model_crd() -> ModelCRD:
 
     text = resources.files(__name__).joinpath(CRD_FILE).read_text(encoding="utf-8")
     return ModelCRD(yaml.safe_load(text))
-
-
-@cache
-def _validator_for(schema_json: str) -> Any:
-    import jsonschema
-
-    schema = json.loads(schema_json)
-    return jsonschema.Draft7Validator(schema, format_checker=_format_checker())
 
 
 def _format_checker() -> Any:

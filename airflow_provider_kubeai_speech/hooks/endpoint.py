@@ -14,7 +14,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from airflow_provider_kubeai_speech.exceptions import (
@@ -77,12 +77,6 @@ class TranscriptionResult:
     def text(self) -> str:
         """The transcript text (for srt/vtt: the subtitle document)."""
         return str(self.data["text"]) if self.data is not None else self.content
-
-
-@dataclass
-class _Attempts:
-    count: int = 0
-    errors: list[str] = field(default_factory=list)
 
 
 class SpeechEndpointClient:

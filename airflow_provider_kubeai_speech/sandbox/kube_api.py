@@ -31,6 +31,9 @@ _SERVICE_ACCOUNT = "system:serviceaccount:airflow:airflow-worker"
 _DEFAULT_WATCH_SECONDS = 1800
 
 
+_GROUP_VERSION = {"groupVersion": "kubeai.org/v1", "version": "v1"}
+
+
 def _discovery(sandbox: Sandbox) -> dict[str, Any]:
     verbs = ["delete", "deletecollection", "get", "list", "patch", "create", "update", "watch"]
     return {
@@ -66,8 +69,8 @@ def _discovery(sandbox: Sandbox) -> dict[str, Any]:
             "groups": [
                 {
                     "name": "kubeai.org",
-                    "versions": [{"groupVersion": "kubeai.org/v1", "version": "v1"}],
-                    "preferredVersion": {"groupVersion": "kubeai.org/v1", "version": "v1"},
+                    "versions": [_GROUP_VERSION],
+                    "preferredVersion": _GROUP_VERSION,
                 }
             ],
         },
@@ -75,8 +78,8 @@ def _discovery(sandbox: Sandbox) -> dict[str, Any]:
             "kind": "APIGroup",
             "apiVersion": "v1",
             "name": "kubeai.org",
-            "versions": [{"groupVersion": "kubeai.org/v1", "version": "v1"}],
-            "preferredVersion": {"groupVersion": "kubeai.org/v1", "version": "v1"},
+            "versions": [_GROUP_VERSION],
+            "preferredVersion": _GROUP_VERSION,
         },
         "/apis/kubeai.org/v1": {
             "kind": "APIResourceList",

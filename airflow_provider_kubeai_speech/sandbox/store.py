@@ -21,7 +21,7 @@ from airflow_provider_kubeai_speech.sandbox import kube_errors
 from airflow_provider_kubeai_speech.sandbox.kube_errors import ApiError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable
 
 Key = tuple[str, str]
 FieldPath = tuple[str, ...]
@@ -461,10 +461,6 @@ class ModelStore:
         while len(self._events) > self._history:
             self._evicted_upto = self._events.popleft()[0]
         self.changed.notify_all()
-
-    def __iter__(self) -> Iterator[dict[str, Any]]:
-        items, _ = self.list_objects(None)
-        return iter(items)
 
 
 def _comparable(obj: dict[str, Any]) -> dict[str, Any]:

@@ -132,14 +132,6 @@ class OutputFolder:
             handle.flush()
             os.fsync(handle.fileno())
 
-    def read_lines(self, name: str) -> list[str]:
-        if not self.exists(name):
-            return []
-        if self.local is None:
-            return str((self.remote / name).read_text()).splitlines()
-        with open(self.target(name), encoding="utf-8") as handle:
-            return handle.read().splitlines()
-
     def remove_partials(self) -> int:
         """Delete temporary files a killed run left behind; returns how many."""
         if self.local is None:

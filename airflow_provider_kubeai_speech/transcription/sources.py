@@ -35,6 +35,7 @@ class AudioInput:
     size: int | None = None
     problem: str | None = None
     path: Any = field(default=None, repr=False)
+    is_dir: bool = False
 
     def opener(self) -> Callable[[], BinaryIO]:
         if self.path is not None:
@@ -122,12 +123,13 @@ def _resolve_remote(uri: str, path: Any) -> list[AudioInput]:
     try:
         if _GLOB_CHARS & set(uri.split("://", 1)[1]):
             base, pattern = _split_glob(uri)
-            matches = sorted(str(p) for p in _storage_path(base).glob(pattern))
+            matches = sorted(_storage_path(base).glob(pattern), key=str)
             if not matches:
                 return [
                     AudioInput(uri, uri.rsplit("/", 1)[-1], problem=f"the pattern {uri!r} matches no object")
                 ]
-            return [_remote(_storage_path(m)) for m in matches if not _storage_path(m).is_dir()]
+            found = [_remote(m) for m in matches]
+            return [item for item in found if not item.is_dir]
         if path.is_dir():
             found = sorted(
                 (p for p in path.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file()), key=str
@@ -154,11 +156,14 @@ def _split_glob(uri: str) -> tuple[str, str]:
 def _remote(path: Any) -> AudioInput:
     item = AudioInput(str(path), path.name, path=path)
     try:
-        item.size = int(path.stat()["size"] if isinstance(path.stat(), dict) else path.stat().st_size)
+        info = path.stat()  # one round trip: size and type together
     except FileNotFoundError:
         item.problem = f"no such object: {str(path)!r}"
+        return item
     except Exception:
-        item.size = None
+        return item
+    item.size = int(info["size"] if isinstance(info, dict) else info.st_size)
+    item.is_dir = (info.get("type") if isinstance(info, dict) else None) == "directory"
     return item
 
 

@@ -263,8 +263,6 @@ def test_transition_rules_on_update(custom_objects: Any) -> None:
 
 
 def test_unauthorized_and_forbidden(kubeai_sandbox: Sandbox, custom_objects: Any) -> None:
-    from kubernetes import config
-
     cfg = client.Configuration()
     cfg.host = kubeai_sandbox.kube_url
     cfg.api_key = {"authorization": "Bearer wrong"}
@@ -280,7 +278,6 @@ def test_unauthorized_and_forbidden(kubeai_sandbox: Sandbox, custom_objects: Any
         'cannot list resource "models" in API group "kubeai.org" in the namespace "default"'
         in api_error(err)["message"]
     )
-    del config
 
 
 def test_watch_streams_events_bookmarks_and_410(make_kubeai_sandbox: Any) -> None:

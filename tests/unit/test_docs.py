@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 SEED = ROOT.parent / "shared" / "seed" / "kubeai-speech-serve.txt"
 
@@ -28,7 +30,7 @@ def test_every_seed_parameter_is_in_the_table() -> None:
 
 def test_the_list_matches_the_seed_page() -> None:
     if not SEED.exists():
-        return
+        pytest.skip("../shared is not beside the checkout")
     text = SEED.read_text()
     rows = set(re.findall(r"^([a-z_]+) (?:str|list|dict|bool|int|Scaling)", text, flags=re.MULTILINE))
     rows -= {"method"}  # invoke()'s own arguments: see KubeAISpeechHook.invoke

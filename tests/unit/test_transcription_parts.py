@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -90,12 +91,24 @@ def test_inputs_are_resolved_and_checked(tmp_path: Path) -> None:
     found = resolve_inputs([str(tmp_path), str(tmp_path / "*.wav"), str(tmp_path / "nothing-*.wav")])
     assert [i.name for i in found] == ["a.wav", "b.flac", "a.wav", "nothing-*.wav"]
     assert found[3].problem and "matches no file" in found[3].problem
-    unreadable = tmp_path / "locked.wav"
-    unreadable.write_bytes(b"RIFF\x00\x00\x00\x00WAVE")
-    unreadable.chmod(0)
-    item = check_input(resolve_inputs(str(unreadable))[0])
-    if os.geteuid() != 0:  # root reads anything
-        assert item.problem and "not readable" in item.problem
+
+
+def test_unreadable_inputs_are_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # File modes do not stop root (CI runs as root): the permission error is raised by the opener.
+    from airflow_provider_kubeai_speech.transcription.sources import AudioInput
+
+    locked = tmp_path / "locked.wav"
+    locked.write_bytes(b"RIFF\x00\x00\x00\x00WAVE")
+
+    def refuse(self: AudioInput) -> Any:
+        def opener() -> Any:
+            raise PermissionError(13, "Permission denied", str(locked))
+
+        return opener
+
+    monkeypatch.setattr(AudioInput, "opener", refuse)
+    item = check_input(resolve_inputs(str(locked))[0])
+    assert item.problem == f"{str(locked)!r} is not readable (permission denied)"
 
 
 @pytest.mark.parametrize(
