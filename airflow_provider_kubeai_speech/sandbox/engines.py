@@ -1,9 +1,13 @@
 """Speech engines behind the sandbox's transcription endpoint.
 
-- ``fake``: deterministic text derived from the audio bytes, realistic segment and word timings,
-  configurable latency; for fast tests and benchmarks.
+- ``fake``: deterministic and local in time, like a real recogniser: every stretch of sound
+  between pauses becomes words derived from that stretch's samples, timed inside it. The same
+  stretch heard in two overlapping pieces of a recording gives the same words at the same place,
+  which is what stitching relies on. Configurable latency; for fast tests and benchmarks.
 - ``pocketsphinx``: real offline recognition with the US-English model its wheel ships.
 - ``faster-whisper``: the engine KubeAI itself runs, when its package and local weights exist.
+
+Engines get the upload decoded to 16 kHz mono s16le PCM (:mod:`.audio`).
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from airflow_provider_kubeai_speech.sandbox.audio import duration_seconds, read_pcm16_mono_16k
+from airflow_provider_kubeai_speech.sandbox.audio import decode_upload, pcm_seconds
+from airflow_provider_kubeai_speech.transcription.decode import SAMPLE_RATE
 
 ENGINE_NAMES = ("fake", "pocketsphinx", "faster-whisper")
 
@@ -97,9 +102,7 @@ class Transcription:
 class Engine(Protocol):
     name: str
 
-    def transcribe(
-        self, audio: Path, *, language: str | None, prompt: str | None, digest: str | None = None
-    ) -> Transcription: ...
+    def transcribe(self, pcm: bytes, *, language: str | None, prompt: str | None) -> Transcription: ...
 
 
 def file_digest(path: Path) -> str:
@@ -111,11 +114,46 @@ def file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def fake_words(digest: str, duration: float) -> list[str]:
-    """The fake engine's words for audio with this sha256 and duration."""
-    count = max(1, min(2000, round(duration * _FAKE_WORDS_PER_SECOND)))
-    seed = bytes.fromhex(digest)
+#: Samples louder than this are sound; quieter stretches of at least ``_PAUSE`` are pauses.
+_LOUD = 1000
+_PAUSE = int(0.3 * SAMPLE_RATE)
+_SHORTEST_SOUND = int(0.05 * SAMPLE_RATE)
+_FRAME = SAMPLE_RATE // 100
+
+
+def sound_stretches(pcm: bytes) -> list[tuple[int, int]]:
+    """``(first, end)`` samples of each stretch of sound, with sample-exact edges.
+
+    Pauses are found on 10 ms frames (cheap for an hour of audio); the edges are then moved to the
+    first and last loud sample, so they do not depend on where the frames happen to fall.
+    """
+    import numpy as np
+
+    samples = np.frombuffer(pcm, dtype="<i2")
+    usable = len(samples) - len(samples) % _FRAME
+    if usable == 0:
+        return []
+    peaks = np.abs(samples[:usable].reshape(-1, _FRAME).astype(np.int32)).max(axis=1)
+    loud = np.flatnonzero(peaks > _LOUD)
+    if not loud.size:
+        return []
+    breaks = np.flatnonzero(np.diff(loud) > _PAUSE // _FRAME)
+    firsts = np.concatenate(([loud[0]], loud[breaks + 1]))
+    lasts = np.concatenate((loud[breaks], [loud[-1]]))
+    stretches = []
+    for first_frame, last_frame in zip(firsts.tolist(), lasts.tolist(), strict=True):
+        head = samples[first_frame * _FRAME : (first_frame + 1) * _FRAME]
+        tail = samples[last_frame * _FRAME : (last_frame + 1) * _FRAME]
+        first = first_frame * _FRAME + int(np.flatnonzero(np.abs(head.astype(np.int32)) > _LOUD)[0])
+        end = last_frame * _FRAME + int(np.flatnonzero(np.abs(tail.astype(np.int32)) > _LOUD)[-1]) + 1
+        if end - first >= _SHORTEST_SOUND:
+            stretches.append((first, end))
+    return stretches
+
+
+def _words_for(sound: bytes, count: int) -> list[str]:
     stream = bytearray()
+    seed = hashlib.sha256(sound).digest()
     counter = 0
     while len(stream) < count:
         stream.extend(hashlib.sha256(seed + counter.to_bytes(4, "big")).digest())
@@ -151,7 +189,7 @@ def build_segments(
         current.clear()
 
     for item in words:
-        if current and item[2] - current[0][1] > _FAKE_SEGMENT_SECONDS:
+        if current and (item[2] - current[0][1] > _FAKE_SEGMENT_SECONDS or item[1] - current[-1][2] > 0.3):
             flush()
         current.append(item)
     flush()
@@ -161,38 +199,41 @@ def build_segments(
     return segments, word_list
 
 
-def fake_transcription(digest: str, duration: float) -> Transcription:
-    """The fake engine's deterministic answer for audio with this sha256 and duration."""
-    words = fake_words(digest, duration)
-    step = duration / len(words) if duration > 0 else 0.4
-    timed = [(w, i * step, (i + 0.8) * step) for i, w in enumerate(words)]
+def fake_transcription(pcm: bytes) -> Transcription:
+    """The fake engine's answer for this 16 kHz mono PCM: words from each stretch of sound."""
+    timed: list[tuple[str, float, float]] = []
+    for first, end in sound_stretches(pcm):
+        seconds = (end - first) / SAMPLE_RATE
+        words = _words_for(pcm[first * 2 : end * 2], max(1, round(seconds * _FAKE_WORDS_PER_SECOND)))
+        step = seconds / len(words)
+        start = first / SAMPLE_RATE
+        timed.extend((w, start + i * step, start + (i + 0.8) * step) for i, w in enumerate(words))
+    duration = pcm_seconds(pcm)
     segments, word_list = build_segments(timed, duration)
     return Transcription(
-        text=" ".join(words), duration=round(duration, 3), segments=segments, words=word_list
+        text=" ".join(w for w, _, _ in timed), duration=round(duration, 3), segments=segments, words=word_list
     )
 
 
 def fake_transcript_text(audio: bytes | Path) -> str:
-    """The text the fake engine returns for these audio bytes (for tests and benchmarks)."""
+    """The text the fake engine returns for this audio file (for tests and benchmarks)."""
     if isinstance(audio, Path):
-        return fake_transcription(file_digest(audio), duration_seconds(audio)).text
+        return fake_transcription(decode_upload(audio)).text
     import tempfile
 
-    with tempfile.NamedTemporaryFile(suffix=".wav") as tmp:
+    with tempfile.NamedTemporaryFile(suffix=".audio") as tmp:
         tmp.write(audio)
         tmp.flush()
         return fake_transcript_text(Path(tmp.name))
 
 
 class FakeEngine:
-    """Deterministic text from the audio's bytes; timings spread over the audio's duration."""
+    """Words from each stretch of sound, timed inside it (see :func:`fake_transcription`)."""
 
     name = "fake"
 
-    def transcribe(
-        self, audio: Path, *, language: str | None, prompt: str | None, digest: str | None = None
-    ) -> Transcription:
-        result = fake_transcription(digest or file_digest(audio), duration_seconds(audio))
+    def transcribe(self, pcm: bytes, *, language: str | None, prompt: str | None) -> Transcription:
+        result = fake_transcription(pcm)
         if language:
             result.language = language
         return result
@@ -220,10 +261,7 @@ class PocketSphinxEngine:
             with self._lock:
                 return Decoder(samprate=16000, loglevel="FATAL")
 
-    def transcribe(
-        self, audio: Path, *, language: str | None, prompt: str | None, digest: str | None = None
-    ) -> Transcription:
-        pcm = read_pcm16_mono_16k(audio)
+    def transcribe(self, pcm: bytes, *, language: str | None, prompt: str | None) -> Transcription:
         decoder = self._decoder()
         try:
             decoder.start_utt()
@@ -269,11 +307,12 @@ class FasterWhisperEngine:
             )
         self._model = WhisperModel(model_path, device="cpu", compute_type="int8", local_files_only=True)
 
-    def transcribe(
-        self, audio: Path, *, language: str | None, prompt: str | None, digest: str | None = None
-    ) -> Transcription:
+    def transcribe(self, pcm: bytes, *, language: str | None, prompt: str | None) -> Transcription:
+        import numpy as np
+
+        audio = np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0
         segments_iter, info = self._model.transcribe(
-            str(audio), language=language, initial_prompt=prompt, word_timestamps=True
+            audio, language=language, initial_prompt=prompt, word_timestamps=True
         )
         segments: list[dict[str, Any]] = []
         words: list[dict[str, Any]] = []

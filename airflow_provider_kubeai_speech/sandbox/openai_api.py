@@ -17,7 +17,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_kubeai_speech.sandbox.audio import AudioDecodeError, check_decodable, duration_seconds
+from airflow_provider_kubeai_speech.sandbox.audio import AudioDecodeError, decode_upload, pcm_seconds
 from airflow_provider_kubeai_speech.sandbox.controller import ModelNotFound, NoHostInTime
 from airflow_provider_kubeai_speech.sandbox.engines import Transcription, file_digest
 from airflow_provider_kubeai_speech.sandbox.http import BaseHandler
@@ -148,11 +148,11 @@ class KubeAIHandler(BaseHandler):
             if adapter:
                 return "404", received, None, error(404, f'model not found: "{model}"')
             try:
-                check_decodable(upload)
+                pcm = decode_upload(upload)
             except AudioDecodeError as err:
                 raise _BadRequest(f"Failed to decode audio: {err}") from None
             digest = file_digest(upload)
-            result = self._run_engine(name, upload, fields, digest)
+            result = self._run_engine(name, pcm, fields)
             return "200", received, digest, lambda: self._answer(result, response_format, fields)
         except _BadRequest as err:
             return "400", received, None, error(400, str(err))
@@ -210,23 +210,20 @@ class KubeAIHandler(BaseHandler):
         upload.file_object.flush()
         return fields, Path(upload.actual_file_name.decode()), received
 
-    def _run_engine(self, name: str, upload: Path, fields: dict[str, str], digest: str) -> Transcription:
+    def _run_engine(self, name: str, pcm: bytes, fields: dict[str, str]) -> Transcription:
         sandbox = self.sandbox
         pod = sandbox.controller.acquire(sandbox.namespace, name)
         try:
             delay = (
                 sandbox.config.latency_per_request
-                + duration_seconds(upload) * sandbox.config.latency_per_audio_second
+                + pcm_seconds(pcm) * sandbox.config.latency_per_audio_second
             )
             if pod.served == 0:
                 delay += sandbox.config.first_request_delay
             if delay > 0:
                 time.sleep(delay)
             return sandbox.engine.transcribe(
-                upload,
-                language=fields.get("language") or None,
-                prompt=fields.get("prompt") or None,
-                digest=digest,
+                pcm, language=fields.get("language") or None, prompt=fields.get("prompt") or None
             )
         finally:
             sandbox.controller.release(sandbox.namespace, name, pod)

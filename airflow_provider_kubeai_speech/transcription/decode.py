@@ -1,0 +1,126 @@
+"""Decoding recordings to 16 kHz mono 16-bit PCM with PyAV (FFmpeg in its wheel), block by block.
+
+WAV, FLAC, MP3, M4A/AAC, OGG/Vorbis, OGG/Opus, WebM and whatever else FFmpeg reads. PyAV and
+numpy are the ``audio`` extra; they are imported only when a recording is actually decoded, and
+:func:`missing_audio_extra` says which are absent. Nothing here imports Airflow (the sandbox uses
+it too); :mod:`.long_audio` turns these errors into provider exceptions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+SAMPLE_RATE = 16_000
+BYTES_PER_SAMPLE = 2
+INSTALL_HINT = "pip install 'airflow-provider-kubeai-speech[audio]'"
+
+
+class DecodeError(ValueError):
+    """A recording FFmpeg cannot read: corrupt, truncated, or not audio."""
+
+
+def missing_audio_extra() -> list[str]:
+    """The packages of the ``audio`` extra that cannot be imported."""
+    missing = []
+    for module, label in (("av", "PyAV"), ("numpy", "numpy")):
+        try:
+            __import__(module)
+        except ImportError:
+            missing.append(label)
+    return missing
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What a container says about its audio.
+
+    :param duration: seconds (estimated from the bitrate for some MP3 files).
+    :param codec: the audio codec (``pcm_s16le``, ``mp3``, ``aac``, ``opus``, ...).
+    :param sample_rate: the stream's sample rate.
+    :param channels: the stream's channel count.
+    """
+
+    duration: float
+    codec: str
+    sample_rate: int
+    channels: int
+
+
+def _open(opener: Callable[[], BinaryIO], what: str) -> tuple[Any, BinaryIO]:
+    import av
+
+    handle = opener()
+    try:
+        container = av.open(handle, mode="r")
+    except Exception as err:
+        handle.close()
+        raise DecodeError(f"{what} cannot be decoded: {_reason(err)}") from None
+    if not container.streams.audio:
+        container.close()
+        handle.close()
+        raise DecodeError(f"{what} has no audio stream")
+    return container, handle
+
+
+def probe(opener: Callable[[], BinaryIO], what: str) -> AudioInfo:
+    """Read the container's header: duration, codec, rate and channels (no decoding)."""
+    container, handle = _open(opener, what)
+    try:
+        stream = container.streams.audio[0]
+        if stream.duration is not None and stream.time_base is not None:
+            duration = float(stream.duration * stream.time_base)
+        elif container.duration is not None:
+            duration = container.duration / 1_000_000
+        else:
+            duration = 0.0
+        return AudioInfo(
+            duration=duration,
+            codec=stream.codec_context.name,
+            sample_rate=int(stream.codec_context.sample_rate or 0),
+            channels=int(stream.codec_context.channels or 0),
+        )
+    finally:
+        container.close()
+        handle.close()
+
+
+def pcm_blocks(opener: Callable[[], BinaryIO], what: str) -> Iterator[bytes]:
+    """The recording as 16 kHz mono s16le PCM, one decoded frame's worth at a time.
+
+    Memory stays flat: nothing but the current frame is held. A stream that breaks off part way
+    raises :class:`DecodeError` naming the position.
+    """
+    import av
+
+    container, handle = _open(opener, what)
+    resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
+    produced = 0
+    try:
+        stream = container.streams.audio[0]
+        try:
+            for frame in container.decode(stream):
+                for out in resampler.resample(frame):
+                    produced += out.samples
+                    yield bytes(out.planes[0])[: out.samples * BYTES_PER_SAMPLE]
+            for out in resampler.resample(None):
+                produced += out.samples
+                yield bytes(out.planes[0])[: out.samples * BYTES_PER_SAMPLE]
+        except av.FFmpegError as err:
+            raise DecodeError(
+                f"{what} is corrupt after {produced / SAMPLE_RATE:.1f} s of audio: {_reason(err)}"
+            ) from None
+    finally:
+        with contextlib.suppress(Exception):
+            container.close()
+        handle.close()
+    if produced == 0:
+        raise DecodeError(f"{what} holds no decodable audio")
+
+
+def _reason(err: Exception) -> str:
+    return f"{type(err).__name__}: {err}"
