@@ -60,3 +60,11 @@ class KubeAIEndpointError(KubeAISpeechError):
 
 class MalformedResponseError(KubeAIEndpointError):
     """The endpoint answered 200 with a body that is not what the format promises."""
+
+
+class AudioExtraMissing(KubeAISpeechError):
+    """Splitting long recordings needs PyAV and numpy: ``pip install 'airflow-provider-kubeai-speech[audio]'``."""
+
+
+class AudioDecodeError(KubeAISpeechError):
+    """A recording FFmpeg cannot read: corrupt, truncated, or not audio."""

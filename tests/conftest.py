@@ -20,4 +20,8 @@ os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(_DAGS)
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
 
-pytest_plugins = ["airflow_provider_kubeai_speech.sandbox.testing", "tests.dag_runner"]
+pytest_plugins = [
+    "airflow_provider_kubeai_speech.sandbox.testing",
+    "tests.dag_runner",
+    "tests.long_audio_files",
+]

@@ -64,6 +64,7 @@ class TranscriptionResult:
     :param attempts: requests made, retries included.
     :param bytes_sent: size of the audio uploaded (last attempt).
     :param seconds: wall time, retries included.
+    :param pieces: for a long recording sent in pieces, one record per piece (start, end, attempts).
     """
 
     content: str
@@ -72,6 +73,7 @@ class TranscriptionResult:
     attempts: int = 1
     bytes_sent: int = 0
     seconds: float = 0.0
+    pieces: list[dict[str, Any]] | None = None
 
     @property
     def text(self) -> str:

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
         SpeechEndpointClient,
         TranscriptionResult,
     )
+    from airflow_provider_kubeai_speech.transcription.long_audio import ChunkSettings
 
 
 class KubeAISpeechHook(BaseHook):
@@ -314,25 +315,109 @@ class KubeAISpeechHook(BaseHook):
         temperature: float | None = None,
         timestamp_granularities: Iterable[str] | None = None,
         extra_fields: Mapping[str, Any] | None = None,
+        chunk_seconds: float | None = None,
+        chunk_overlap_seconds: float = 2.0,
+        max_concurrency: int = 4,
     ) -> TranscriptionResult:
         """Transcribe one recording (streamed upload; retried on transient failures).
+
+        With ``chunk_seconds``, a recording longer than that is decoded, cut at pauses into
+        overlapping pieces, the pieces transcribed ``max_concurrency`` at a time, and the results
+        stitched into one transcript with times on the whole recording's clock.
 
         :param model: the Model name (``name_adapter`` selects an adapter).
         :param audio: a local path, a URI (any ObjectStoragePath scheme), bytes, or a callable
             opening a fresh binary stream.
         :param response_format: ``json``, ``text``, ``srt``, ``verbose_json`` or ``vtt``.
         :param extra_fields: more multipart fields (e.g. ``{"hotwords": "KubeAI", "vad_filter": True}``).
+        :param chunk_seconds: split recordings longer than this (needs the ``audio`` extra); None sends them whole.
+        :param chunk_overlap_seconds: audio neighbouring pieces share around each cut.
+        :param max_concurrency: pieces in flight at once.
         """
+        request: dict[str, Any] = {
+            "language": language,
+            "prompt": prompt,
+            "temperature": temperature,
+            "extra_fields": extra_fields,
+        }
+        if chunk_seconds is not None:
+            from airflow_provider_kubeai_speech.transcription.long_audio import chunk_settings
+
+            settings = chunk_settings(chunk_seconds, chunk_overlap_seconds)
+            if settings is not None:
+                long = self._transcribe_in_pieces(
+                    model, audio, filename, settings, response_format, timestamp_granularities,
+                    max_concurrency, request,
+                )  # fmt: skip
+                if long is not None:
+                    return long
         return self.endpoint.transcribe(
             model,
             audio,
             filename=filename,
             response_format=response_format,
-            language=language,
-            prompt=prompt,
-            temperature=temperature,
             timestamp_granularities=timestamp_granularities,
-            extra_fields=extra_fields,
+            **request,
+        )
+
+    def _transcribe_in_pieces(
+        self,
+        model: str,
+        audio: AudioSource,
+        filename: str | None,
+        settings: ChunkSettings,
+        response_format: str,
+        granularities: Iterable[str] | None,
+        max_concurrency: int,
+        request: Mapping[str, Any],
+    ) -> TranscriptionResult | None:
+        """The stitched transcript, or None when the recording is not longer than a piece."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        from airflow_provider_kubeai_speech.hooks.endpoint import TranscriptionResult, audio_opener
+        from airflow_provider_kubeai_speech.transcription.long_audio import (
+            PIECE_FORMAT,
+            PIECE_GRANULARITIES,
+            LongRecording,
+            probe_recording,
+        )
+
+        opener, name = audio_opener(audio, filename)
+        info = probe_recording(opener, name)
+        if info.duration <= settings.chunk_seconds:
+            return None
+
+        def send(piece: Callable[[], Any], piece_name: str) -> TranscriptionResult:
+            return self.endpoint.transcribe(
+                model,
+                piece,
+                filename=piece_name,
+                response_format=PIECE_FORMAT,
+                timestamp_granularities=PIECE_GRANULARITIES,
+                **request,
+            )
+
+        with ThreadPoolExecutor(max(1, int(max_concurrency)), thread_name_prefix="kubeai-piece") as pool:
+            recording = LongRecording(
+                opener,
+                name,
+                info,
+                settings,
+                send,
+                pool.submit,
+                stop=self.endpoint.stopping,
+                log=self.log,
+                parallel=max(1, int(max_concurrency)),
+            )
+            long = recording.transcribe(response_format, granularities)
+        return TranscriptionResult(
+            content=long.content,
+            response_format=response_format,
+            data=long.data,
+            attempts=long.attempts,
+            bytes_sent=long.bytes_sent,
+            seconds=long.seconds,
+            pieces=long.pieces,
         )
 
     def invoke(

@@ -48,6 +48,12 @@ class InvokeSpeechOperator(KeepTrailingNewlines, BaseOperator):
     :param max_failed: failures tolerated: a count, or a fraction of the batch when below 1.
     :param max_xcom_files: largest batch allowed without ``output_path``.
     :param progress_interval: seconds between progress lines in the log.
+    :param chunk_seconds: recordings longer than this many seconds are decoded, cut at pauses into
+        pieces about this long, the pieces transcribed in parallel (within ``max_concurrency``) and
+        stitched into one transcript with times on the whole recording's clock; e.g. ``300``.
+        None (default) sends every recording whole. Needs the ``audio`` extra (PyAV).
+    :param chunk_overlap_seconds: audio neighbouring pieces share around each cut (default 2 s);
+        words in the overlap are kept once, from the piece they are central to.
     :param namespace: KubeAI's namespace (default: the connection's).
     :param kubeai_conn_id: the ``kubeai_speech`` connection.
     """
@@ -65,6 +71,8 @@ class InvokeSpeechOperator(KeepTrailingNewlines, BaseOperator):
         "max_concurrency",
         "max_attempts",
         "max_failed",
+        "chunk_seconds",
+        "chunk_overlap_seconds",
         "namespace",
         "kubeai_conn_id",
     )
@@ -89,6 +97,8 @@ class InvokeSpeechOperator(KeepTrailingNewlines, BaseOperator):
         max_failed: float = 0,
         max_xcom_files: int = 100,
         progress_interval: float = 15.0,
+        chunk_seconds: float | None = None,
+        chunk_overlap_seconds: float = 2.0,
         namespace: str | None = None,
         kubeai_conn_id: str = "kubeai_speech_default",
         **kwargs: Any,
@@ -109,6 +119,8 @@ class InvokeSpeechOperator(KeepTrailingNewlines, BaseOperator):
         self.max_failed = max_failed
         self.max_xcom_files = max_xcom_files
         self.progress_interval = progress_interval
+        self.chunk_seconds = chunk_seconds
+        self.chunk_overlap_seconds = chunk_overlap_seconds
         self.namespace = namespace
         self.kubeai_conn_id = kubeai_conn_id
         self._batch: BatchTranscriber | None = None
@@ -162,10 +174,12 @@ class InvokeSpeechOperator(KeepTrailingNewlines, BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_provider_kubeai_speech.transcription.batch import BatchOptions, BatchTranscriber
+        from airflow_provider_kubeai_speech.transcription.long_audio import chunk_settings
         from airflow_provider_kubeai_speech.transcription.outputs import OutputFolder
         from airflow_provider_kubeai_speech.transcription.sources import resolve_inputs
 
         concurrency, attempts, max_failed = self._check_arguments()
+        chunking = chunk_settings(self.chunk_seconds, self.chunk_overlap_seconds)
         inputs = resolve_inputs(self.audio)
         if self.output_path is None and len(inputs) > int(self.max_xcom_files):
             raise KubeAISpeechError(
@@ -186,6 +200,7 @@ class InvokeSpeechOperator(KeepTrailingNewlines, BaseOperator):
             skip_existing=self.skip_existing,
             max_failed=max_failed,
             progress_interval=float(self.progress_interval),
+            chunking=chunking,
         )
         self._hook = self.hook_for(concurrency, attempts)
         self._batch = BatchTranscriber(

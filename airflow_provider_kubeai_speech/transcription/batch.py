@@ -7,6 +7,9 @@
 - Each transcript is written atomically as soon as it arrives and a manifest line is appended,
   so a crash or kill loses at most the files in flight; ``skip_existing`` resumes from there.
 - When failures exceed the budget, no new file starts; files in flight finish and are kept.
+- With ``chunk_seconds``, recordings longer than that are probed, cut into pieces and stitched
+  (:mod:`.long_audio`); pieces share the batch's concurrency limit, and finished pieces are kept
+  under ``.pieces/`` so a rerun sends only the missing ones.
 """
 
 from __future__ import annotations
@@ -17,12 +20,17 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_kubeai_speech.exceptions import KubeAISpeechError
 from airflow_provider_kubeai_speech.transcription.manifest import MANIFEST_NAME, FileResult
 from airflow_provider_kubeai_speech.transcription.outputs import OutputFolder, output_names
+from airflow_provider_kubeai_speech.transcription.piece_cache import PieceCache
 from airflow_provider_kubeai_speech.transcription.sources import AudioInput, check_input
+
+if TYPE_CHECKING:
+    from airflow_provider_kubeai_speech.hooks.endpoint import TranscriptionResult
+    from airflow_provider_kubeai_speech.transcription.long_audio import ChunkSettings, LongTranscript
 
 FAILURES_SHOWN = 20
 
@@ -41,6 +49,7 @@ class BatchOptions:
     :param skip_existing: inputs whose transcript exists are not sent again.
     :param max_failed: failures tolerated: a count, or a fraction of the batch when below 1.
     :param progress_interval: seconds between progress lines.
+    :param chunking: how long recordings are split (None: every recording is sent whole).
     """
 
     response_format: str = "json"
@@ -53,6 +62,7 @@ class BatchOptions:
     skip_existing: bool = True
     max_failed: float = 0
     progress_interval: float = 15.0
+    chunking: ChunkSettings | None = None
 
 
 @dataclass
@@ -141,16 +151,20 @@ class BatchTranscriber:
         self._lock = threading.Lock()
         self._halted = False
         self._transcripts: list[dict[str, Any]] = []
+        self._gate = threading.BoundedSemaphore(options.max_concurrency)
+        self._pieces: ThreadPoolExecutor | None = None
 
     # -- phases --------------------------------------------------------------------------------
 
     def check(self, inputs: list[AudioInput]) -> list[AudioInput]:
         """Check every input: local files in a loop (a thread pool costs more than it saves there),
-        remote ones in parallel (each costs a round trip)."""
+        remote ones in parallel (each costs a round trip). With chunking, each is also probed for
+        its duration, which finds corrupt files before anything is sent."""
+        check = check_input if self.options.chunking is None else _check_and_probe
         if all(item.path is None for item in inputs):
-            return [check_input(item) for item in inputs]
+            return [check(item) for item in inputs]
         with ThreadPoolExecutor(max(1, min(16, self.options.max_concurrency * 2))) as pool:
-            return list(pool.map(check_input, inputs))
+            return list(pool.map(check, inputs))
 
     def run(self, inputs: list[AudioInput]) -> BatchSummary:
         started = time.monotonic()
@@ -213,14 +227,23 @@ class BatchTranscriber:
         if not todo:
             return
         progress = _Progress(len(todo), self.options.progress_interval, self.log)
-        with ThreadPoolExecutor(self.options.max_concurrency, thread_name_prefix="kubeai-transcribe") as pool:
-            futures = [pool.submit(self._one, item, name, summary) for item, name in todo]
-            for future in as_completed(futures):
-                if future.cancelled() or (result := future.result()) is None:
-                    continue  # not started: the batch was halted
-                progress.update(result.status)
-                if (summary.count("failed") > budget or self.stop.is_set()) and not self._halted:
-                    self._halt(futures)
+        concurrency = self.options.max_concurrency
+        long = self.options.chunking is not None and any(self._is_long(item) for item, _ in todo)
+        # Pieces run in a pool of their own, so a file waiting for its pieces never holds the
+        # thread a piece needs; the gate keeps uploads of both kinds within max_concurrency.
+        self._pieces = ThreadPoolExecutor(concurrency, thread_name_prefix="kubeai-piece") if long else None
+        try:
+            with ThreadPoolExecutor(concurrency, thread_name_prefix="kubeai-transcribe") as pool:
+                futures = [pool.submit(self._one, item, name, summary) for item, name in todo]
+                for future in as_completed(futures):
+                    if future.cancelled() or (result := future.result()) is None:
+                        continue  # not started: the batch was halted
+                    progress.update(result.status)
+                    if (summary.count("failed") > budget or self.stop.is_set()) and not self._halted:
+                        self._halt(futures)
+        finally:
+            if self._pieces is not None:
+                self._pieces.shutdown(cancel_futures=True)
         progress.finish()
 
     def _halt(self, futures: Iterable[Future[Any]]) -> None:
@@ -240,31 +263,52 @@ class BatchTranscriber:
         self._record(summary, result)  # here, not in the caller: the manifest line follows the output at once
         return result
 
+    def _is_long(self, item: AudioInput) -> bool:
+        chunking = self.options.chunking
+        return chunking is not None and (item.duration or 0.0) > chunking.chunk_seconds
+
+    def _send(self, audio: Any, filename: str, **overrides: Any) -> TranscriptionResult:
+        """One upload, within the batch's concurrency limit."""
+        opts = self.options
+        request: dict[str, Any] = {
+            "filename": filename,
+            "response_format": opts.response_format,
+            "language": opts.language,
+            "prompt": opts.prompt,
+            "temperature": opts.temperature,
+            "timestamp_granularities": opts.timestamp_granularities,
+            "extra_fields": opts.extra_fields,
+        }
+        request.update(overrides)
+        with self._gate:
+            return self.transcribe(self.model, audio, **request)
+
     def _transcribe_one(self, item: AudioInput, name: str) -> FileResult:
         started = time.monotonic()
-        opts = self.options
+        pieces = None
         try:
-            result = self.transcribe(
-                self.model,
-                item.opener(),
-                filename=item.name,
-                response_format=opts.response_format,
-                language=opts.language,
-                prompt=opts.prompt,
-                temperature=opts.temperature,
-                timestamp_granularities=opts.timestamp_granularities,
-                extra_fields=opts.extra_fields,
-            )
+            if self._is_long(item):
+                long = self._transcribe_long(item, name)
+                content, text, pieces = long.content, long.text, long.pieces
+                attempts, sent = long.attempts, long.bytes_sent
+            else:
+                result = self._send(item.opener(), item.name)
+                content, text, attempts, sent = (
+                    result.content,
+                    result.text,
+                    result.attempts,
+                    result.bytes_sent,
+                )
         except KubeAISpeechError as err:
-            attempts = int(getattr(err, "attempts", 0) or 0)
             return FileResult(
                 item.uri,
                 None,
                 "failed",
-                attempts=attempts,
+                attempts=int(getattr(err, "attempts", 0) or 0),
                 duration=time.monotonic() - started,
                 error=str(err),
                 run_id=self.run_id,
+                pieces=getattr(err, "pieces", None),
             )
         except OSError as err:
             return FileResult(
@@ -272,26 +316,61 @@ class BatchTranscriber:
                 None,
                 "failed",
                 duration=time.monotonic() - started,
-                error=f"cannot read {item.uri!r}: {err}",
+                error=f"cannot read {item.uri!r}: {type(err).__name__}: {err}",
                 run_id=self.run_id,
             )
         output = None
         if self.output is not None:
-            output = self.output.write(name, result.content)
+            output = self.output.write(name, content)
+            if pieces is not None:
+                PieceCache.for_output(self.output, name, {}).remove()
         else:
             with self._lock:
-                self._transcripts.append(
-                    {"input": item.uri, "name": name, "content": result.content, "text": result.text}
-                )
+                self._transcripts.append({"input": item.uri, "name": name, "content": content, "text": text})
         return FileResult(
             item.uri,
             output,
             "ok",
-            attempts=result.attempts,
-            bytes=result.bytes_sent,
+            attempts=attempts,
+            bytes=sent,
             duration=time.monotonic() - started,
             run_id=self.run_id,
+            pieces=pieces,
         )
+
+    def _transcribe_long(self, item: AudioInput, name: str) -> LongTranscript:
+        from airflow_provider_kubeai_speech.transcription.decode import AudioInfo
+        from airflow_provider_kubeai_speech.transcription.long_audio import (
+            PIECE_FORMAT,
+            PIECE_GRANULARITIES,
+            LongRecording,
+        )
+
+        chunking = self.options.chunking
+        assert chunking is not None and self._pieces is not None
+        cache = None
+        if self.output is not None:
+            fingerprint = {"input": item.uri, "size": item.size, **chunking.fingerprint()}
+            cache = PieceCache.for_output(self.output, name, fingerprint)
+
+        def send(piece: Any, piece_name: str) -> TranscriptionResult:
+            return self._send(
+                piece, piece_name, response_format=PIECE_FORMAT, timestamp_granularities=PIECE_GRANULARITIES
+            )
+
+        recording = LongRecording(
+            item.opener(),
+            item.uri,
+            AudioInfo(item.duration or 0.0, "", 0, 0),
+            chunking,
+            send,
+            self._pieces.submit,
+            cache=cache,
+            stop=self.stop,
+            log=self.log,
+            parallel=self.options.max_concurrency,
+        )
+        return recording.transcribe(self.options.response_format, self.options.timestamp_granularities)
 
     def _record(self, summary: BatchSummary, result: FileResult) -> None:
         with self._lock:
@@ -324,6 +403,23 @@ class BatchTranscriber:
                 )
             )
         return "\n".join([head, *lines])
+
+
+def _check_and_probe(item: AudioInput) -> AudioInput:
+    """:func:`check_input`, then the container's duration (a file FFmpeg cannot read is refused here)."""
+    from airflow_provider_kubeai_speech.transcription.decode import DecodeError, probe
+
+    item = check_input(item)
+    if item.problem is None:
+        try:
+            item.duration = probe(item.opener(), item.uri).duration
+        except DecodeError as err:
+            item.problem = (
+                f"{err}. Fix: re-export it (e.g. ffmpeg -i in -ar 16000 -ac 1 out.wav) or remove it"
+            )
+        except Exception as err:  # a storage backend's error while reading the header
+            item.problem = f"{item.uri!r} cannot be read: {type(err).__name__}: {err}"
+    return item
 
 
 class _Progress:

@@ -22,6 +22,8 @@ class FileResult:
     :param duration: seconds spent on it.
     :param error: why it failed.
     :param run_id: the Airflow run that produced the line.
+    :param pieces: for a long recording sent in pieces: each piece's span (seconds), attempts,
+        and whether its result came from an earlier run.
     """
 
     input: str
@@ -32,10 +34,13 @@ class FileResult:
     duration: float = 0.0
     error: str | None = None
     run_id: str | None = None
+    pieces: list[dict[str, Any]] | None = None
 
     def to_json(self) -> str:
         record: dict[str, Any] = asdict(self)
         record["duration"] = round(self.duration, 3)
+        if self.pieces is None:
+            del record["pieces"]
         record["at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         return json.dumps(record, ensure_ascii=False)
 

@@ -77,6 +77,12 @@ class OutputFolder:
         else:
             self.local = os.path.abspath(text.removeprefix("file://"))
 
+    def subfolder(self, name: str) -> OutputFolder:
+        """A folder inside this one (``name`` is checked like any output name)."""
+        if self.local is not None:
+            return OutputFolder(self.target(name))
+        return OutputFolder(self.remote / self.target(name).rsplit("/", 1)[-1])
+
     def prepare(self) -> None:
         if self.local is not None:
             os.makedirs(self.local, exist_ok=True)
@@ -119,6 +125,25 @@ class OutputFolder:
                 os.unlink(tmp)
             raise
         return target
+
+    def read(self, name: str) -> str | None:
+        """The text of ``name``, or None when it does not exist."""
+        try:
+            if self.local is not None:
+                with open(self.target(name), encoding="utf-8") as handle:
+                    return handle.read()
+            return str((self.remote / name).read_text())
+        except FileNotFoundError:
+            return None
+
+    def remove_all(self) -> None:
+        """Delete this folder and everything in it."""
+        if self.local is not None:
+            import shutil
+
+            shutil.rmtree(self.local, ignore_errors=True)
+        elif self.remote.exists():
+            self.remote.fs.rm(self.remote.path, recursive=True)
 
     def append_line(self, name: str, line: str) -> None:
         """Append one line (the results manifest); durable on local disks."""

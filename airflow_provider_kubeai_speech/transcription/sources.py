@@ -28,6 +28,7 @@ class AudioInput:
     :param name: its file name.
     :param size: bytes, when known.
     :param problem: why it cannot be sent (missing, empty, not audio, ...), or None.
+    :param duration: seconds, when probed (only when long recordings are split).
     """
 
     uri: str
@@ -36,6 +37,7 @@ class AudioInput:
     problem: str | None = None
     path: Any = field(default=None, repr=False)
     is_dir: bool = False
+    duration: float | None = None
 
     def opener(self) -> Callable[[], BinaryIO]:
         if self.path is not None:

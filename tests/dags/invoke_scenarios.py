@@ -15,6 +15,8 @@ PARAMS = {
     "concurrency": 8,
     "max_failed": 0,
     "attempts": 5,
+    "chunk_seconds": None,
+    "overlap": 2.0,
 }
 
 with DAG(
@@ -33,6 +35,8 @@ with DAG(
         max_concurrency="{{ params.concurrency }}",  # type: ignore[arg-type]
         max_failed="{{ params.max_failed }}",  # type: ignore[arg-type]
         max_attempts="{{ params.attempts }}",  # type: ignore[arg-type]
+        chunk_seconds="{{ params.chunk_seconds }}",  # type: ignore[arg-type]
+        chunk_overlap_seconds="{{ params.overlap }}",  # type: ignore[arg-type]
         progress_interval=1,
         retries=0,
     )

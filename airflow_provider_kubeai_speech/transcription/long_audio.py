@@ -1,0 +1,340 @@
+"""Long recordings: decode, cut into pieces at pauses, transcribe the pieces in parallel, stitch.
+
+One request uses one KubeAI replica however many are ready, and KubeAI's proxy holds a whole
+upload in memory with no server timeout; so a recording longer than ``chunk_seconds`` is sent as
+pieces instead. Decoding streams into a spool file in the temporary folder (32 KB per second of
+audio, deleted afterwards); each piece is uploaded from there as a 16 kHz mono WAV the moment the
+decoder has passed its end, through the same concurrency limit and retries as everything else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import tempfile
+import threading
+import time
+from concurrent.futures import CancelledError, Future, wait
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from airflow_provider_kubeai_speech.exceptions import AudioDecodeError, AudioExtraMissing, KubeAISpeechError
+from airflow_provider_kubeai_speech.transcription.decode import (
+    INSTALL_HINT,
+    SAMPLE_RATE,
+    DecodeError,
+    missing_audio_extra,
+    pcm_blocks,
+    probe,
+)
+from airflow_provider_kubeai_speech.transcription.splitter import Piece, PieceSplitter, piece_opener
+from airflow_provider_kubeai_speech.transcription.stitch import render, stitch
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator
+
+    from airflow_provider_kubeai_speech.hooks.endpoint import TranscriptionResult
+    from airflow_provider_kubeai_speech.transcription.decode import AudioInfo
+    from airflow_provider_kubeai_speech.transcription.piece_cache import PieceCache
+
+MIN_CHUNK_SECONDS = 10.0
+DEFAULT_OVERLAP_SECONDS = 2.0
+#: What pieces are asked for, whatever the caller wants in the end: stitching needs word times.
+PIECE_FORMAT = "verbose_json"
+PIECE_GRANULARITIES = ("segment", "word")
+
+
+@dataclass(frozen=True)
+class ChunkSettings:
+    """How long recordings are split.
+
+    :param chunk_seconds: recordings longer than this are cut into pieces about this long.
+    :param overlap_seconds: audio neighbouring pieces share around each cut.
+    """
+
+    chunk_seconds: float
+    overlap_seconds: float = DEFAULT_OVERLAP_SECONDS
+
+    def fingerprint(self) -> dict[str, float]:
+        return {"chunk_seconds": self.chunk_seconds, "overlap_seconds": self.overlap_seconds}
+
+
+def chunk_settings(chunk_seconds: Any, overlap_seconds: Any) -> ChunkSettings | None:
+    """Check ``chunk_seconds`` and ``chunk_overlap_seconds`` (None: no splitting), naming the fix."""
+    if chunk_seconds is None:
+        return None
+    try:
+        chunk, overlap = float(chunk_seconds), float(overlap_seconds)
+    except (TypeError, ValueError):
+        raise KubeAISpeechError(
+            f"chunk_seconds={chunk_seconds!r} and chunk_overlap_seconds={overlap_seconds!r} must be numbers "
+            "of seconds. Fix: e.g. chunk_seconds=300, chunk_overlap_seconds=2."
+        ) from None
+    if not math.isfinite(chunk) or chunk < MIN_CHUNK_SECONDS:
+        raise KubeAISpeechError(
+            f"chunk_seconds={chunk_seconds!r} is too short: pieces under {MIN_CHUNK_SECONDS:g} s cost more in "
+            "requests than they gain (Whisper reads 30 s windows). Fix: chunk_seconds=300 (5 minutes), or None "
+            "to send recordings whole."
+        )
+    if not math.isfinite(overlap) or overlap < 0 or overlap > chunk / 4:
+        raise KubeAISpeechError(
+            f"chunk_overlap_seconds={overlap_seconds!r} must be between 0 and a quarter of chunk_seconds "
+            f"({chunk / 4:g}). Fix: chunk_overlap_seconds=2."
+        )
+    missing = missing_audio_extra()
+    if missing:
+        raise AudioExtraMissing(
+            f"chunk_seconds={chunk_seconds!r} needs {' and '.join(missing)} to decode and split recordings. "
+            f"Fix: {INSTALL_HINT}, or chunk_seconds=None to send every recording whole."
+        )
+    return ChunkSettings(chunk, overlap)
+
+
+def probe_recording(opener: Callable[[], BinaryIO], what: str) -> AudioInfo:
+    """The container's duration and codec; :class:`AudioDecodeError` when FFmpeg cannot read it."""
+    try:
+        return probe(opener, what)
+    except DecodeError as err:
+        raise AudioDecodeError(str(err)) from None
+
+
+@dataclass
+class PieceOutcome:
+    """One piece's transcript, and how it was had."""
+
+    piece: Piece
+    result: dict[str, Any]
+    attempts: int = 0
+    bytes_sent: int = 0
+    cached: bool = False
+
+    def record(self) -> dict[str, Any]:
+        return {
+            "index": self.piece.index,
+            "start": round(self.piece.start / SAMPLE_RATE, 3),
+            "end": round(self.piece.end / SAMPLE_RATE, 3),
+            "attempts": self.attempts,
+            "cached": self.cached,
+        }
+
+
+@dataclass
+class LongTranscript:
+    """A long recording's stitched transcript.
+
+    :param content: the body in the format asked for.
+    :param data: parsed JSON for ``json`` and ``verbose_json``.
+    :param pieces: one record per piece (for the manifest).
+    """
+
+    content: str
+    data: dict[str, Any] | None
+    text: str
+    duration: float
+    pieces: list[dict[str, Any]] = field(default_factory=list)
+    attempts: int = 0
+    bytes_sent: int = 0
+    seconds: float = 0.0
+
+
+class PiecesFailed(KubeAISpeechError):
+    """Some pieces of a recording could not be transcribed; the others are kept for a rerun.
+
+    :param pieces: records of the pieces that did finish.
+    """
+
+    def __init__(self, message: str, pieces: list[dict[str, Any]], attempts: int = 0) -> None:
+        super().__init__(message)
+        self.pieces = pieces
+        self.attempts = attempts
+
+
+class LongRecording:
+    """Transcribes one long recording piece by piece.
+
+    :param opener: opens a fresh stream of the recording.
+    :param what: how to name it in messages (its location).
+    :param info: what probing the container found (its duration spreads the cuts).
+    :param settings: chunk length and overlap.
+    :param send: transcribes one piece as ``verbose_json`` with word timestamps.
+    :param submit: runs a piece transcription concurrently (an executor's ``submit``).
+    :param cache: where finished pieces are kept for a rerun (None: not kept).
+    :param stop: set when the task is killed: no new piece starts.
+    :param log: a logger.
+    :param parallel: pieces transcribed at once (the piece count is rounded up to a multiple).
+    """
+
+    def __init__(
+        self,
+        opener: Callable[[], BinaryIO],
+        what: str,
+        info: AudioInfo,
+        settings: ChunkSettings,
+        send: Callable[[Callable[[], BinaryIO], str], TranscriptionResult],
+        submit: Callable[..., Future[PieceOutcome]],
+        *,
+        cache: PieceCache | None = None,
+        stop: threading.Event | None = None,
+        log: Any = None,
+        parallel: int = 1,
+    ) -> None:
+        self.opener, self.what, self.info, self.settings = opener, what, info, settings
+        self.send, self.submit, self.cache = send, submit, cache
+        self.stop = stop or threading.Event()
+        self.log = log
+        self.parallel = parallel
+        self._stem = os.path.splitext(what.rsplit("/", 1)[-1])[0] or "audio"
+
+    def transcribe(self, response_format: str, granularities: Iterable[str] | None) -> LongTranscript:
+        started = time.monotonic()
+        if self.cache is not None:
+            self.cache.open()
+            cached = self.cache.everything()
+            if cached is not None:
+                outcomes = [
+                    PieceOutcome(piece, record["result"], record.get("attempts", 0), cached=True)
+                    for piece, record in cached[0]
+                ]
+                self._log("%s: all %d pieces were transcribed before; stitching", self.what, len(outcomes))
+                return self._finish(outcomes, cached[1], response_format, granularities, started)
+        outcomes, samples = self._run_pieces()
+        return self._finish(outcomes, samples, response_format, granularities, started)
+
+    def _finish(
+        self,
+        outcomes: list[PieceOutcome],
+        samples: int,
+        response_format: str,
+        granularities: Iterable[str] | None,
+        started: float,
+    ) -> LongTranscript:
+        duration = samples / SAMPLE_RATE
+        transcript = stitch([(o.piece, o.result) for o in outcomes], duration)
+        content, data = render(transcript, response_format, granularities)
+        return LongTranscript(
+            content=content,
+            data=data,
+            text=transcript["text"],
+            duration=duration,
+            pieces=[o.record() for o in outcomes],
+            attempts=sum(o.attempts for o in outcomes if not o.cached),
+            bytes_sent=sum(o.bytes_sent for o in outcomes),
+            seconds=time.monotonic() - started,
+        )
+
+    def _run_pieces(self) -> tuple[list[PieceOutcome], int]:
+        fd, spool_path = tempfile.mkstemp(prefix="kubeai-speech-", suffix=".pcm")
+        futures: dict[int, Future[PieceOutcome]] = {}
+        outcomes: dict[int, PieceOutcome] = {}
+        pieces: list[Piece] = []
+        try:
+            with os.fdopen(fd, "wb") as spool:
+                splitter = PieceSplitter(
+                    spool,
+                    expected_seconds=self.info.duration,
+                    chunk_seconds=self.settings.chunk_seconds,
+                    overlap_seconds=self.settings.overlap_seconds,
+                    parallel=self.parallel,
+                )
+                self._log(
+                    "%s: %.0f s of audio, cutting about %d pieces of about %.0f s (overlap %.1f s)",
+                    self.what, self.info.duration, splitter.planned, splitter.step / SAMPLE_RATE,
+                    self.settings.overlap_seconds,
+                )  # fmt: skip
+
+                def dispatch(ready: list[Piece]) -> None:
+                    for piece in ready:
+                        pieces.append(piece)
+                        record = self.cache.get(piece) if self.cache is not None else None
+                        if record is not None:
+                            outcomes[piece.index] = PieceOutcome(
+                                piece, record["result"], record.get("attempts", 0), cached=True
+                            )
+                        else:
+                            futures[piece.index] = self.submit(self._one, spool_path, piece)
+
+                for block in _decoded(self.opener, self.what):
+                    if self.stop.is_set() or any(f.done() and _failed(f) for f in futures.values()):
+                        break
+                    dispatch(splitter.feed(block))
+                else:
+                    dispatch(splitter.finish())
+                    if self.cache is not None:
+                        self.cache.complete(pieces, splitter.samples)
+                complete = not self.stop.is_set() and not any(
+                    f.done() and _failed(f) for f in futures.values()
+                )
+            self._collect(futures, outcomes, pieces, complete)
+            return [outcomes[p.index] for p in pieces], splitter.samples
+        finally:
+            for future in futures.values():
+                future.cancel()
+            wait(futures.values())  # nothing may still read the spool when it goes
+            with contextlib.suppress(OSError):
+                os.unlink(spool_path)
+
+    def _one(self, spool_path: str, piece: Piece) -> PieceOutcome:
+        if self.stop.is_set():
+            raise KubeAISpeechError("the task was killed before this piece was sent")
+        result = self.send(piece_opener(spool_path, piece), f"{self._stem}.piece{piece.index:05d}.wav")
+        data = result.data or {}
+        if self.cache is not None:
+            self.cache.put(piece, data, result.attempts)
+        self._log("%s: %s transcribed", self.what, piece.describe())
+        return PieceOutcome(piece, data, result.attempts, result.bytes_sent)
+
+    def _collect(
+        self,
+        futures: dict[int, Future[PieceOutcome]],
+        outcomes: dict[int, PieceOutcome],
+        pieces: list[Piece],
+        complete: bool,
+    ) -> None:
+        errors: list[str] = []
+        attempts = 0
+        first_failure = None
+        for index in sorted(futures):
+            future = futures[index]
+            if first_failure is not None:
+                future.cancel()
+            try:
+                outcome = future.result()
+            except CancelledError:
+                continue
+            except Exception as err:
+                attempts += int(getattr(err, "attempts", 0) or 0)
+                errors.append(f"{_piece_by_index(pieces, index).describe()}: {err}")
+                first_failure = first_failure or err
+                continue
+            outcomes[index] = outcome
+        if not errors and complete:
+            return
+        done = [outcomes[i].record() for i in sorted(outcomes)]
+        kept = f"; {len(done)} finished piece(s) are kept in {self.cache.location}" if self.cache else ""
+        rerun = ", and a rerun sends only the others" if self.cache else ""
+        if errors:
+            head = f"{len(errors)} piece(s) failed{kept}{rerun}:"
+            message = "\n".join([head, *(f"    {e}" for e in errors[:5])])
+        else:
+            message = f"stopped after {len(done)} piece(s) (the task was killed){kept}{rerun}."
+        raise PiecesFailed(message, done, attempts)
+
+    def _log(self, message: str, *args: Any) -> None:
+        if self.log is not None:
+            self.log.info(message, *args)
+
+
+def _decoded(opener: Callable[[], BinaryIO], what: str) -> Iterator[bytes]:
+    try:
+        yield from pcm_blocks(opener, what)
+    except DecodeError as err:
+        raise AudioDecodeError(str(err)) from None
+
+
+def _failed(future: Future[Any]) -> bool:
+    return not future.cancelled() and future.exception() is not None
+
+
+def _piece_by_index(pieces: list[Piece], index: int) -> Piece:
+    return next(p for p in pieces if p.index == index)
