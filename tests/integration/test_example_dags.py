@@ -12,6 +12,7 @@ import pendulum
 
 from airflow_provider_kubeai_speech.sandbox.engines import fake_transcript_text
 from airflow_provider_kubeai_speech.transcription.manifest import MANIFEST_NAME, read_manifest
+from tests.long_audio_files import srt_cues
 
 SAMPLES = Path(__file__).resolve().parents[2] / "example_dags" / "data" / "audio"
 NS = "kubeai"
@@ -88,3 +89,32 @@ def test_seed_parameters(make_kubeai_sandbox: Any, run_dag: Any) -> None:
     assert meta["labels"]["team"] == "contact-centre" and meta["labels"]["pii"] == "true"
     assert meta["annotations"]["kubeai-speech.airflow.apache.org/description"].startswith("Support-call")
     assert sandbox.store.find(NS, "whisper-medium-support") is None  # the teardown deleted it
+
+
+def test_long_recordings(
+    make_kubeai_sandbox: Any, run_dag: Any, recordings: dict[str, Path], tmp_path: Path
+) -> None:
+    sandbox = make_kubeai_sandbox(startup_delay=0.2, replica_concurrency=1)
+    day = pendulum.datetime(2026, 11, 24, tz="UTC")
+    inbox = tmp_path / "meetings" / "2026-11-24"
+    inbox.mkdir(parents=True)
+    shutil.copy(recordings["m4a"], inbox / "planning.m4a")
+    shutil.copy(recordings["ogg"], inbox / "retro.ogg")
+    result = run_dag(
+        "kubeai_long_recordings",
+        logical_date=day,
+        meetings=str(tmp_path / "meetings"),
+        subtitles=str(tmp_path / "subtitles"),
+        chunk_seconds=10,
+    )
+    assert result.state == "success", result.tis
+    assert result.xcom("transcribe_meetings")["succeeded"] == 2
+    out = tmp_path / "subtitles" / "2026-11-24"
+    records = read_manifest((out / MANIFEST_NAME).read_text().splitlines())
+    assert [len(r["pieces"]) for r in records] == [4, 4]
+    for name in ("planning", "retro"):
+        cues = srt_cues((out / f"{name}.srt").read_text())
+        assert cues[-1][1] > 37 and [c[0] for c in cues] == sorted(c[0] for c in cues)
+    stats = sandbox.stats.snapshot()
+    assert stats["outcomes"] == {"200": 8} and stats["max_in_flight"] <= 4
+    assert sandbox.store.get(NS, "whisper-meetings")["spec"]["replicas"] == 0
