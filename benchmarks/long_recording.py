@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import os
 import re
+import resource
 import tempfile
 import time
 from pathlib import Path
@@ -43,11 +44,13 @@ def main() -> None:
         started = time.monotonic()
         whole = hook.transcribe("whisper", str(recording), response_format="srt")
         whole_seconds = time.monotonic() - started
+        peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         started = time.monotonic()
         pieces = hook.transcribe(
             "whisper", str(recording), response_format="srt", chunk_seconds=CHUNK, max_concurrency=REPLICAS
         )
         piece_seconds = time.monotonic() - started
+        growth = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak_before) / 1024
         hook.close()
     finally:
         sandbox.stop()
@@ -78,6 +81,14 @@ def main() -> None:
             "unit": "x",
             "target": ">= 3",
             "ok": speedup >= 3,
+        },
+        {
+            "metric": "client peak memory growth while decoding and splitting the hour",
+            "value": round(growth, 1),
+            "unit": "MiB",
+            "target": "<= 64",
+            "ok": growth <= 64,
+            "note": f"the decoded hour is {MINUTES * 60 * 32_000 / 2**20:.0f} MiB; it is spooled to disk",
         },
         {
             "metric": "SRT: monotonic cues covering the hour, same words as the whole file",

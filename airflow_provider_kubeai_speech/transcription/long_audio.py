@@ -276,7 +276,7 @@ class LongRecording:
 
     def _one(self, spool_path: str, piece: Piece) -> PieceOutcome:
         if self.stop.is_set():
-            raise KubeAISpeechError("the task was killed before this piece was sent")
+            raise _Stopped
         result = self.send(piece_opener(spool_path, piece), f"{self._stem}.piece{piece.index:05d}.wav")
         data = result.data or {}
         if self.cache is not None:
@@ -300,7 +300,7 @@ class LongRecording:
                 future.cancel()
             try:
                 outcome = future.result()
-            except CancelledError:
+            except (CancelledError, _Stopped):
                 continue
             except Exception as err:
                 attempts += int(getattr(err, "attempts", 0) or 0)
@@ -325,6 +325,10 @@ class LongRecording:
             self.log.info(message, *args)
 
 
+class _Stopped(Exception):
+    """The task was killed before this piece was sent."""
+
+
 def _decoded(opener: Callable[[], BinaryIO], what: str) -> Iterator[bytes]:
     try:
         yield from pcm_blocks(opener, what)
@@ -333,7 +337,7 @@ def _decoded(opener: Callable[[], BinaryIO], what: str) -> Iterator[bytes]:
 
 
 def _failed(future: Future[Any]) -> bool:
-    return not future.cancelled() and future.exception() is not None
+    return not future.cancelled() and not isinstance(future.exception(), _Stopped | type(None))
 
 
 def _piece_by_index(pieces: list[Piece], index: int) -> Piece:

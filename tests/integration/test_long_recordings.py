@@ -222,6 +222,31 @@ def test_a_read_failing_part_way_keeps_the_finished_pieces(
     assert sandbox.stats.snapshot()["transcriptions"] - before == 2
 
 
+def test_a_killed_task_stops_sending_pieces_and_keeps_the_finished_ones(
+    sandbox: Sandbox, recordings: dict[str, Path], tmp_path: Path
+) -> None:
+    hook = KubeAISpeechHook(retry=FAST)
+    runner: BatchTranscriber
+
+    def killed_after_the_first_piece(model: str, audio: Any, **kwargs: Any) -> Any:
+        result = hook.transcribe(model, audio, **kwargs)
+        runner.stop.set()  # what on_kill does
+        return result
+
+    options = BatchOptions(response_format="vtt", max_concurrency=1, chunking=ChunkSettings(10, 2))
+    runner = BatchTranscriber(
+        killed_after_the_first_piece, "whisper", options, OutputFolder(tmp_path), logging.getLogger("t")
+    )
+    with pytest.raises(BatchFailed, match=r"Batch stopped \(task killed\)") as failed:
+        runner.run(resolve_inputs(str(recordings["ogg"])))
+    (failure,) = failed.value.summary.failures
+    assert (failure.error or "").startswith(
+        "stopped after 1 piece(s) (the task was killed); 1 finished piece(s)"
+    )
+    assert sandbox.stats.snapshot()["transcriptions"] == 1
+    assert len(list((tmp_path / ".pieces" / "meeting.vtt").glob("piece-*.json"))) == 1
+
+
 def test_a_rerun_after_every_piece_finished_stitches_without_sending(
     sandbox: Sandbox, recordings: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

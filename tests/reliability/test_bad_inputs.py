@@ -116,6 +116,17 @@ ARGUMENT_CASES: list[tuple[str, dict[str, Any], str]] = [
     ("empty audio", {"audio": []}, "audio is empty"),
     ("empty model name", {"model_name": ""}, "model_name=''"),
     ("too many for XCom", {"audio": "MANY", "output_path": None}, "no output_path"),
+    ("chunk too short", {"chunk_seconds": 3}, "chunk_seconds=3 is too short"),
+    (
+        "chunk not a number",
+        {"chunk_seconds": "5min"},
+        "chunk_seconds='5min' and chunk_overlap_seconds=2.0 must be numbers",
+    ),
+    (
+        "overlap too long",
+        {"chunk_seconds": 60, "chunk_overlap_seconds": 30},
+        "chunk_overlap_seconds=30 must be between 0 and a quarter",
+    ),
 ]
 
 
