@@ -187,6 +187,14 @@ class LongRecording:
         self._stem = os.path.splitext(what.rsplit("/", 1)[-1])[0] or "audio"
 
     def transcribe(self, response_format: str, granularities: Iterable[str] | None) -> LongTranscript:
+        """Transcribe every piece (or take it from the cache) and stitch them.
+
+        :param response_format: the format of the stitched transcript.
+        :param granularities: what ``verbose_json`` keeps (``word`` keeps the word list).
+        :raises PiecesFailed: a piece failed after its retries, or the task was killed; the
+            finished pieces stay in the cache.
+        :raises AudioDecodeError: FFmpeg could not read the recording.
+        """
         started = time.monotonic()
         if self.cache is not None:
             self.cache.open()
