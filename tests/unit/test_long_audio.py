@@ -46,7 +46,7 @@ def test_every_format_decodes_to_16k_mono(recordings: dict[str, Path], ext: str)
 
 def test_decoded_blocks_are_small(recordings: dict[str, Path]) -> None:
     sizes = [len(block) for block in pcm_blocks(opener(recordings["mp3"]), "m")]
-    assert len(sizes) > 100 and max(sizes) < 64 * 1024  # streamed, never the whole recording
+    assert len(sizes) >= 39 and max(sizes) < 64 * 1024  # about a second each, never the whole recording
 
 
 @pytest.mark.parametrize(
