@@ -22,7 +22,7 @@ CODE = (
     "from airflow_provider_kubeai_speech.operators.teardown import DeleteSpeechModelOperator, ScaleSpeechModelOperator\n"
     "from airflow_provider_kubeai_speech.sensors.model_ready import SpeechModelReadySensor\n"
     "added = time.perf_counter() - started\n"
-    "heavy = [m for m in ('kubernetes', 'kubernetes_asyncio', 'requests_toolbelt', 'requests', 'pocketsphinx') if m in sys.modules]\n"
+    "heavy = [m for m in ('kubernetes', 'kubernetes_asyncio', 'requests_toolbelt', 'requests', 'pocketsphinx', 'av', 'numpy') if m in sys.modules]\n"
     "print(added, ','.join(heavy))\n"
 )
 BASE = "import time; started = time.perf_counter(); import airflow.sdk; print(time.perf_counter() - started)"

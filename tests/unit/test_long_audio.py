@@ -6,6 +6,7 @@ import io
 import itertools
 import json
 import math
+import sys
 import wave
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,6 @@ import pytest
 
 from airflow_provider_kubeai_speech.exceptions import AudioExtraMissing, KubeAISpeechError
 from airflow_provider_kubeai_speech.sandbox.recordings import FORMATS
-from airflow_provider_kubeai_speech.transcription import long_audio
 from airflow_provider_kubeai_speech.transcription.decode import SAMPLE_RATE, DecodeError, pcm_blocks, probe
 from airflow_provider_kubeai_speech.transcription.long_audio import chunk_settings
 from airflow_provider_kubeai_speech.transcription.splitter import Piece, PieceSplitter, piece_opener
@@ -250,7 +250,7 @@ def test_chunk_settings() -> None:
 
 
 def test_a_missing_audio_extra_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(long_audio, "missing_audio_extra", lambda: ["PyAV"])
+    monkeypatch.setitem(sys.modules, "av", None)  # what an install without the extra looks like
     with pytest.raises(AudioExtraMissing) as raised:
         chunk_settings(300, 2)
     assert "chunk_seconds=300 needs PyAV" in str(raised.value)

@@ -11,7 +11,7 @@ from airflow_provider_kubeai_speech.operators.serve import ServeSpeechModelOpera
 from airflow_provider_kubeai_speech.operators.invoke import InvokeSpeechOperator
 from airflow_provider_kubeai_speech.operators.teardown import DeleteSpeechModelOperator, ScaleSpeechModelOperator
 from airflow_provider_kubeai_speech.sensors.model_ready import SpeechModelReadySensor
-print("HEAVY:" + ",".join(m for m in ("kubernetes", "kubernetes_asyncio", "requests_toolbelt", "requests", "pocketsphinx", "celpy", "airflow.triggers.base") if m in sys.modules))
+print("HEAVY:" + ",".join(m for m in ("kubernetes", "kubernetes_asyncio", "requests_toolbelt", "requests", "pocketsphinx", "celpy", "airflow.triggers.base", "av", "numpy") if m in sys.modules))
 """
 
 
