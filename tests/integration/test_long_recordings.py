@@ -302,3 +302,42 @@ def test_piece_results_are_plain_verbose_json(
     assert plan["fingerprint"]["chunk_seconds"] == 10 and len(plan["pieces"]) == 4
     piece = json.loads((out / ".pieces" / "meeting.srt" / "piece-00001.json").read_text())
     assert piece["piece"] == plan["pieces"][1] and piece["result"]["words"]
+
+
+# -- a real recogniser ---------------------------------------------------------------------------
+
+SAMPLES = Path(__file__).resolve().parents[2] / "example_dags" / "data" / "audio"
+
+
+@pytest.mark.slow
+def test_with_real_recognition_pieces_lose_no_words(make_kubeai_sandbox: Any, tmp_path: Path) -> None:
+    """Three rounds of the Festival sample recordings (64 s) through pocketsphinx, whole and in 8 pieces."""
+    import wave
+
+    from airflow_provider_kubeai_speech.sandbox.demo import word_error_rate
+
+    sandbox = make_kubeai_sandbox(startup_delay=0.1, engine="pocketsphinx")
+    sandbox.store.create(NS, model_manifest("whisper", replicas=1, scaling={"min_replicas": 1}), "t")
+    wait_until(
+        lambda: (sandbox.store.get(NS, "whisper").get("status") or {}).get("replicas", {}).get("ready") == 1
+    )
+    frames, said = bytearray(), []
+    for _ in range(3):
+        for clip in sorted(SAMPLES.glob("*.wav")):
+            with wave.open(str(clip)) as wav:
+                frames += wav.readframes(wav.getnframes()) + b"\x00\x00" * 16_000  # a second's pause
+            said.append(clip.with_suffix(".txt").read_text().strip())
+    recording = tmp_path / "calls.wav"
+    with wave.open(str(recording), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(16_000)
+        wav.writeframes(bytes(frames))
+    hook = KubeAISpeechHook(retry=FAST)
+    whole = hook.transcribe("whisper", str(recording), response_format="text").content
+    pieces = hook.transcribe("whisper", str(recording), response_format="text", chunk_seconds=10)
+    reference = " ".join(said)
+    assert word_error_rate(reference, whole) < 0.1
+    assert word_error_rate(reference, pieces.content) <= word_error_rate(reference, whole) + 0.02
+    assert pieces.pieces is not None and len(pieces.pieces) >= 6
+    hook.close()
