@@ -20,13 +20,26 @@ def recordings(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def srt_cues(text: str) -> list[tuple[float, float, str]]:
-    """(start, end, text) of each SubRip cue."""
+    """(start, end, text) of each SubRip or WebVTT cue."""
     cues = []
     for block in text.strip().split("\n\n"):
         lines = block.splitlines()
-        start, end = (_seconds(stamp) for stamp in lines[1].split(" --> "))
-        cues.append((start, end, " ".join(lines[2:])))
+        timing = next((i for i, line in enumerate(lines) if " --> " in line), None)
+        if timing is None:
+            continue  # the WEBVTT header
+        start, end = (_seconds(stamp) for stamp in lines[timing].split(" --> "))
+        cues.append((start, end, " ".join(lines[timing + 1 :])))
     return cues
+
+
+def same_cues(got: str, want: str, tolerance: float = 0.002) -> None:
+    """The same cues, with times equal to the millisecond rounding of two clocks."""
+    a, b = srt_cues(got), srt_cues(want)
+    assert [text for *_, text in a] == [text for *_, text in b]
+    assert all(
+        abs(s1 - s2) <= tolerance and abs(e1 - e2) <= tolerance
+        for (s1, e1, _), (s2, e2, _) in zip(a, b, strict=True)
+    )
 
 
 def _seconds(stamp: str) -> float:

@@ -185,6 +185,7 @@ class LongRecording:
         self.log = log
         self.parallel = parallel
         self._stem = os.path.splitext(what.rsplit("/", 1)[-1])[0] or "audio"
+        self._piece_failed = threading.Event()
 
     def transcribe(self, response_format: str, granularities: Iterable[str] | None) -> LongTranscript:
         """Transcribe every piece (or take it from the cache) and stitch them.
@@ -283,9 +284,13 @@ class LongRecording:
                 os.unlink(spool_path)
 
     def _one(self, spool_path: str, piece: Piece) -> PieceOutcome:
-        if self.stop.is_set():
-            raise _Stopped
-        result = self.send(piece_opener(spool_path, piece), f"{self._stem}.piece{piece.index:05d}.wav")
+        if self.stop.is_set() or self._piece_failed.is_set():
+            raise _Stopped  # killed, or the recording has already failed: do not send more
+        try:
+            result = self.send(piece_opener(spool_path, piece), f"{self._stem}.piece{piece.index:05d}.wav")
+        except BaseException:
+            self._piece_failed.set()
+            raise
         data = result.data or {}
         if self.cache is not None:
             self.cache.put(piece, data, result.attempts)
@@ -334,7 +339,7 @@ class LongRecording:
 
 
 class _Stopped(Exception):
-    """The task was killed before this piece was sent."""
+    """This piece was not sent: the task was killed, or another piece had already failed."""
 
 
 def _decoded(opener: Callable[[], BinaryIO], what: str) -> Iterator[bytes]:
