@@ -67,9 +67,8 @@ class Piece:
         until = math.inf if self.keep_until is None else self.keep_until / SAMPLE_RATE
         return self.keep_from / SAMPLE_RATE, until
 
-    def describe(self, total: int | None = None) -> str:
-        of = f"/{total}" if total else ""
-        return f"piece {self.index + 1}{of} ({self.start / SAMPLE_RATE:.1f}-{self.end / SAMPLE_RATE:.1f} s)"
+    def describe(self) -> str:
+        return f"piece {self.index + 1} ({self.start / SAMPLE_RATE:.1f}-{self.end / SAMPLE_RATE:.1f} s)"
 
     def to_record(self) -> dict[str, Any]:
         return {
@@ -153,10 +152,6 @@ class PieceSplitter:
         """The stream has ended: the remaining pieces."""
         self.spool.flush()
         return self._ready(final=True)
-
-    @property
-    def cuts(self) -> list[int]:
-        return list(self._cuts)
 
     def _quietest_near(self, boundary: int) -> int:
         import numpy as np
