@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 import time
@@ -160,7 +161,10 @@ class BatchTranscriber:
         """Check every input: local files in a loop (a thread pool costs more than it saves there),
         remote ones in parallel (each costs a round trip). With chunking, each is also probed for
         its duration, which finds corrupt files before anything is sent."""
-        check = check_input if self.options.chunking is None else _check_and_probe
+        chunking = self.options.chunking
+        check = (
+            check_input if chunking is None else functools.partial(_check_and_probe, chunking.chunk_seconds)
+        )
         if all(item.path is None for item in inputs):
             return [check(item) for item in inputs]
         with ThreadPoolExecutor(max(1, min(16, self.options.max_concurrency * 2))) as pool:
@@ -350,7 +354,12 @@ class BatchTranscriber:
         assert chunking is not None and self._pieces is not None
         cache = None
         if self.output is not None:
-            fingerprint = {"input": item.uri, "size": item.size, **chunking.fingerprint()}
+            fingerprint = {
+                "input": item.uri,
+                "size": item.size,
+                "version": item.version,
+                **chunking.fingerprint(),
+            }
             cache = PieceCache.for_output(self.output, name, fingerprint)
 
         def send(piece: Any, piece_name: str) -> TranscriptionResult:
@@ -405,12 +414,19 @@ class BatchTranscriber:
         return "\n".join([head, *lines])
 
 
-def _check_and_probe(item: AudioInput) -> AudioInput:
-    """:func:`check_input`, then the container's duration (a file FFmpeg cannot read is refused here)."""
+#: Speech is not stored below 4 kbit/s: a file smaller than this many bytes per second of
+#: ``chunk_seconds`` cannot be longer than a piece, and is sent whole without being probed.
+MIN_BYTES_PER_SECOND = 500
+
+
+def _check_and_probe(chunk_seconds: float, item: AudioInput) -> AudioInput:
+    """:func:`check_input`, then the duration of any file that may be longer than a piece (a file
+    FFmpeg cannot read is refused here, before anything is sent)."""
     from airflow_provider_kubeai_speech.transcription.decode import DecodeError, probe
 
     item = check_input(item)
-    if item.problem is None:
+    could_be_long = item.size is None or item.size > chunk_seconds * MIN_BYTES_PER_SECOND
+    if item.problem is None and could_be_long:
         try:
             item.duration = probe(item.opener(), item.uri).duration
         except DecodeError as err:

@@ -29,6 +29,8 @@ class AudioInput:
     :param size: bytes, when known.
     :param problem: why it cannot be sent (missing, empty, not audio, ...), or None.
     :param duration: seconds, when probed (only when long recordings are split).
+    :param version: what changes when the file's content does (modification time, or the
+        store's ETag), so pieces kept from an earlier run of another version are not reused.
     """
 
     uri: str
@@ -38,6 +40,7 @@ class AudioInput:
     path: Any = field(default=None, repr=False)
     is_dir: bool = False
     duration: float | None = None
+    version: str | None = None
 
     def opener(self) -> Callable[[], BinaryIO]:
         if self.path is not None:
@@ -115,9 +118,11 @@ def _resolve_one(item: Any) -> list[AudioInput]:
 def _local(path: str) -> AudioInput:
     item = AudioInput(path, os.path.basename(path))
     try:
-        item.size = os.path.getsize(path)
+        info = os.stat(path)
     except OSError:
         item.problem = f"no such file: {path!r}"
+        return item
+    item.size, item.version = info.st_size, str(info.st_mtime_ns)
     return item
 
 
@@ -166,7 +171,24 @@ def _remote(path: Any) -> AudioInput:
         return item
     item.size = int(info["size"] if isinstance(info, dict) else info.st_size)
     item.is_dir = (info.get("type") if isinstance(info, dict) else None) == "directory"
+    if isinstance(info, dict):
+        stamp = next((info[key] for key in _VERSION_KEYS if info.get(key) is not None), None)
+        item.version = None if stamp is None else str(stamp)
     return item
+
+
+#: Where fsspec stores put what changes with an object's content (s3, gcs, azure, local, memory).
+_VERSION_KEYS = (
+    "ETag",
+    "etag",
+    "md5Hash",
+    "crc32c",
+    "generation",
+    "last_modified",
+    "LastModified",
+    "mtime",
+    "created",
+)
 
 
 def sniff_audio(header: bytes) -> str | None:

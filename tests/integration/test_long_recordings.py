@@ -379,3 +379,39 @@ def test_pieces_are_kept_and_resumed_on_object_storage(
     records = read_manifest(ObjectStoragePath(f"{out}/{MANIFEST_NAME}").read_text().splitlines())
     assert [r["status"] for r in records] == ["failed", "ok"]
     assert [p["cached"] for p in records[1]["pieces"]] == [True, False, False, False]
+
+
+def test_pieces_of_a_replaced_recording_are_not_reused(sandbox: Sandbox, tmp_path: Path) -> None:
+    from airflow_provider_kubeai_speech.sandbox.recordings import write_recording
+
+    wav = write_recording(tmp_path / "in" / "call.wav", 40, seed=1)
+    out = tmp_path / "out"
+    hook = KubeAISpeechHook(retry=FAST)
+
+    def last_piece_fails(model: str, audio: Any, **kwargs: Any) -> Any:
+        if ".piece00003." in kwargs["filename"]:
+            raise KubeAIEndpointError("HTTP 503 from KubeAI", http_status=503, attempts=3)
+        return hook.transcribe(model, audio, **kwargs)
+
+    with pytest.raises(BatchFailed):
+        batch(out, transcribe=last_piece_fails).run(resolve_inputs(str(wav)))
+    assert len(list((out / ".pieces" / "call.srt").glob("piece-*.json"))) >= 1
+
+    replaced = write_recording(tmp_path / "new" / "call.wav", 40, seed=2)
+    assert replaced.stat().st_size == wav.stat().st_size  # same name, same size, other speech
+    wav.write_bytes(replaced.read_bytes())
+    before = sandbox.stats.snapshot()["transcriptions"]
+    assert batch(out).run(resolve_inputs(str(wav))).count("ok") == 1
+    assert sandbox.stats.snapshot()["transcriptions"] - before == 4  # nothing reused
+    expected = hook.transcribe("whisper", str(replaced), response_format="srt").content
+    same_cues((out / "call.srt").read_text(), expected)
+
+
+def test_small_files_are_not_probed_and_are_sent_whole(sandbox: Sandbox, tmp_path: Path) -> None:
+    small = tmp_path / "in" / "clip.mp3"
+    small.parent.mkdir()
+    small.write_bytes(b"ID3\x04\x00\x00\x00\x00\x00\x00" + b"\x00" * 2000)  # smaller than 10 s at 4 kbit/s
+    summary = batch(tmp_path / "out", max_failed=1).run(resolve_inputs(str(small)))
+    (failure,) = summary.failures
+    assert "HTTP 400" in (failure.error or "") and "pieces" not in failure.to_json()
+    assert sandbox.stats.snapshot()["outcomes"] == {"400": 1}  # sent whole, refused by the server
