@@ -46,7 +46,7 @@ with DAG(
         audio="{{ params.meetings }}/{{ ds }}",
         output_path="{{ params.subtitles }}/{{ ds }}",
         response_format="srt",
-        chunk_seconds="{{ params.chunk_seconds }}",  # type: ignore[arg-type]  # 5-minute pieces
+        chunk_seconds="{{ params.chunk_seconds }}",  # 300: 5-minute pieces
         chunk_overlap_seconds=2,  # words near a cut are heard whole by one of the two pieces
         max_concurrency=4,  # one piece per replica
         retries=2,  # a retry re-sends only the pieces that have no transcript yet

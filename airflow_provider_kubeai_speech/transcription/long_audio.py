@@ -186,6 +186,9 @@ class LongRecording:
         self.parallel = parallel
         self._stem = os.path.splitext(what.rsplit("/", 1)[-1])[0] or "audio"
         self._piece_failed = threading.Event()
+        self._planned = 0
+        self._sent = 0
+        self._count_lock = threading.Lock()
 
     def transcribe(self, response_format: str, granularities: Iterable[str] | None) -> LongTranscript:
         """Transcribe every piece (or take it from the cache) and stitch them.
@@ -246,6 +249,7 @@ class LongRecording:
                     overlap_seconds=self.settings.overlap_seconds,
                     parallel=self.parallel,
                 )
+                self._planned = splitter.planned
                 self._log(
                     "%s: %.0f s of audio, cutting about %d pieces of about %.0f s (overlap %.1f s)",
                     self.what, self.info.duration, splitter.planned, splitter.step / SAMPLE_RATE,
@@ -294,7 +298,12 @@ class LongRecording:
         data = result.data or {}
         if self.cache is not None:
             self.cache.put(piece, data, result.attempts)
-        self._log("%s: %s transcribed", self.what, piece.describe())
+        with self._count_lock:
+            self._sent += 1
+            sent = self._sent
+        self._log(
+            "%s: %s transcribed (%d of about %d sent)", self.what, piece.describe(), sent, self._planned
+        )
         return PieceOutcome(piece, data, result.attempts, result.bytes_sent)
 
     def _collect(
