@@ -372,38 +372,24 @@ class KubeAISpeechHook(BaseHook):
         request: Mapping[str, Any],
     ) -> TranscriptionResult | None:
         """The stitched transcript, or None when the recording is not longer than a piece."""
+        import functools
         from concurrent.futures import ThreadPoolExecutor
 
         from airflow_provider_kubeai_speech.hooks.endpoint import TranscriptionResult, audio_opener
-        from airflow_provider_kubeai_speech.transcription.long_audio import (
-            PIECE_FORMAT,
-            PIECE_GRANULARITIES,
-            LongRecording,
-            probe_recording,
-        )
+        from airflow_provider_kubeai_speech.transcription.long_audio import LongRecording, probe_recording
 
         opener, name = audio_opener(audio, filename)
         info = probe_recording(opener, name)
         if info.duration <= settings.chunk_seconds:
             return None
 
-        def send(piece: Callable[[], Any], piece_name: str) -> TranscriptionResult:
-            return self.endpoint.transcribe(
-                model,
-                piece,
-                filename=piece_name,
-                response_format=PIECE_FORMAT,
-                timestamp_granularities=PIECE_GRANULARITIES,
-                **request,
-            )
-
         with ThreadPoolExecutor(max(1, int(max_concurrency)), thread_name_prefix="kubeai-piece") as pool:
             recording = LongRecording(
                 opener,
                 name,
-                info,
+                info.duration,
                 settings,
-                send,
+                functools.partial(self.endpoint.transcribe, model, **request),
                 pool.submit,
                 stop=self.endpoint.stopping,
                 log=self.log,

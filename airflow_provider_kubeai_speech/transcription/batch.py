@@ -343,12 +343,7 @@ class BatchTranscriber:
         )
 
     def _transcribe_long(self, item: AudioInput, name: str) -> LongTranscript:
-        from airflow_provider_kubeai_speech.transcription.decode import AudioInfo
-        from airflow_provider_kubeai_speech.transcription.long_audio import (
-            PIECE_FORMAT,
-            PIECE_GRANULARITIES,
-            LongRecording,
-        )
+        from airflow_provider_kubeai_speech.transcription.long_audio import LongRecording
 
         chunking = self.options.chunking
         assert chunking is not None and self._pieces is not None
@@ -362,17 +357,12 @@ class BatchTranscriber:
             }
             cache = PieceCache.for_output(self.output, name, fingerprint)
 
-        def send(piece: Any, piece_name: str) -> TranscriptionResult:
-            return self._send(
-                piece, piece_name, response_format=PIECE_FORMAT, timestamp_granularities=PIECE_GRANULARITIES
-            )
-
         recording = LongRecording(
             item.opener(),
             item.uri,
-            AudioInfo(item.duration or 0.0, "", 0, 0),
+            item.duration or 0.0,
             chunking,
-            send,
+            self._send,
             self._pieces.submit,
             cache=cache,
             stop=self.stop,

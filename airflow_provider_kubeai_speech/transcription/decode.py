@@ -52,64 +52,63 @@ class AudioInfo:
     channels: int
 
 
-def _open(opener: Callable[[], BinaryIO], what: str) -> tuple[Any, BinaryIO]:
+def _container(handle: BinaryIO, what: str) -> Any:
+    """The FFmpeg container over an open stream; the caller closes the stream."""
     import av
 
-    handle = opener()
     try:
         container = av.open(handle, mode="r")
     except Exception as err:
-        handle.close()
         raise DecodeError(f"{what} cannot be decoded: {_reason(err)}") from None
     if not container.streams.audio:
         container.close()
-        handle.close()
         raise DecodeError(f"{what} has no audio stream")
-    return container, handle
+    return container
 
 
 def probe(opener: Callable[[], BinaryIO], what: str) -> AudioInfo:
     """Read the container's header: duration, codec, rate and channels (no decoding).
 
-    A PCM WAV header is read directly (20 µs, where opening it with FFmpeg takes 1.6 ms).
+    The recording is opened once. A PCM WAV header is read directly (20 µs, where opening it
+    with FFmpeg takes 1.6 ms).
     """
-    pcm_wav = _probe_pcm_wav(opener)
-    if pcm_wav is not None:
-        return pcm_wav
-    container, handle = _open(opener, what)
-    try:
-        stream = container.streams.audio[0]
-        if stream.duration is not None and stream.time_base is not None:
-            duration = float(stream.duration * stream.time_base)
-        elif container.duration is not None:
-            duration = container.duration / 1_000_000
-        else:
-            duration = 0.0
-        return AudioInfo(
-            duration=duration,
-            codec=stream.codec_context.name,
-            sample_rate=int(stream.codec_context.sample_rate or 0),
-            channels=int(stream.codec_context.channels or 0),
-        )
-    finally:
-        container.close()
-        handle.close()
+    with opener() as handle:
+        pcm_wav = _pcm_wav_info(handle)
+        if pcm_wav is not None:
+            return pcm_wav
+        handle.seek(0)
+        container = _container(handle, what)
+        try:
+            stream = container.streams.audio[0]
+            if stream.duration is not None and stream.time_base is not None:
+                duration = float(stream.duration * stream.time_base)
+            elif container.duration is not None:
+                duration = container.duration / 1_000_000
+            else:
+                duration = 0.0
+            return AudioInfo(
+                duration=duration,
+                codec=stream.codec_context.name,
+                sample_rate=int(stream.codec_context.sample_rate or 0),
+                channels=int(stream.codec_context.channels or 0),
+            )
+        finally:
+            container.close()
 
 
-def _probe_pcm_wav(opener: Callable[[], BinaryIO]) -> AudioInfo | None:
+def _pcm_wav_info(handle: BinaryIO) -> AudioInfo | None:
     import wave
 
-    with opener() as handle:
-        header = handle.read(12)
-        if header[:4] != b"RIFF" or header[8:12] != b"WAVE":
-            return None
-        handle.seek(0)
-        try:
-            with wave.open(handle, "rb") as wav:
-                rate, frames, channels = wav.getframerate(), wav.getnframes(), wav.getnchannels()
-                width = wav.getsampwidth()
-        except (wave.Error, EOFError):
-            return None  # not plain PCM, or damaged: FFmpeg decides
+    header = handle.read(12)
+    if header[:4] != b"RIFF" or header[8:12] != b"WAVE":
+        return None
+    handle.seek(0)
+    try:
+        with wave.open(handle, "rb") as wav:
+            rate, frames, channels = wav.getframerate(), wav.getnframes(), wav.getnchannels()
+            width = wav.getsampwidth()
+    except (wave.Error, EOFError):
+        return None  # not plain PCM, or damaged: FFmpeg decides
     if not rate or not frames:
         return None
     return AudioInfo(frames / rate, "pcm_u8" if width == 1 else f"pcm_s{8 * width}le", rate, channels)
@@ -124,7 +123,12 @@ def pcm_blocks(opener: Callable[[], BinaryIO], what: str) -> Iterator[bytes]:
     """
     import av
 
-    container, handle = _open(opener, what)
+    handle = opener()
+    try:
+        container = _container(handle, what)
+    except BaseException:
+        handle.close()
+        raise
     resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
     produced = 0
     block = bytearray()

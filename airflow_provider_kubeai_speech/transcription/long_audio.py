@@ -155,9 +155,11 @@ class LongRecording:
 
     :param opener: opens a fresh stream of the recording.
     :param what: how to name it in messages (its location).
-    :param info: what probing the container found (its duration spreads the cuts).
+    :param duration: the container's duration in seconds (spreads the cuts evenly).
     :param settings: chunk length and overlap.
-    :param send: transcribes one piece as ``verbose_json`` with word timestamps.
+    :param send: ``send(opener, filename=..., response_format=..., timestamp_granularities=...)``
+        transcribes one piece (a ``transcribe``-like callable; pieces are always asked for as
+        ``verbose_json`` with segment and word times).
     :param submit: runs a piece transcription concurrently (an executor's ``submit``).
     :param cache: where finished pieces are kept for a rerun (None: not kept).
     :param stop: set when the task is killed: no new piece starts.
@@ -169,9 +171,9 @@ class LongRecording:
         self,
         opener: Callable[[], BinaryIO],
         what: str,
-        info: AudioInfo,
+        duration: float,
         settings: ChunkSettings,
-        send: Callable[[Callable[[], BinaryIO], str], TranscriptionResult],
+        send: Callable[..., TranscriptionResult],
         submit: Callable[..., Future[PieceOutcome]],
         *,
         cache: PieceCache | None = None,
@@ -179,7 +181,7 @@ class LongRecording:
         log: Any = None,
         parallel: int = 1,
     ) -> None:
-        self.opener, self.what, self.info, self.settings = opener, what, info, settings
+        self.opener, self.what, self.duration, self.settings = opener, what, duration, settings
         self.send, self.submit, self.cache = send, submit, cache
         self.stop = stop or threading.Event()
         self.log = log
@@ -244,7 +246,7 @@ class LongRecording:
             with os.fdopen(fd, "wb") as spool:
                 splitter = PieceSplitter(
                     spool,
-                    expected_seconds=self.info.duration,
+                    expected_seconds=self.duration,
                     chunk_seconds=self.settings.chunk_seconds,
                     overlap_seconds=self.settings.overlap_seconds,
                     parallel=self.parallel,
@@ -252,7 +254,7 @@ class LongRecording:
                 self._planned = splitter.planned
                 self._log(
                     "%s: %.0f s of audio, cutting about %d pieces of about %.0f s (overlap %.1f s)",
-                    self.what, self.info.duration, splitter.planned, splitter.step / SAMPLE_RATE,
+                    self.what, self.duration, splitter.planned, splitter.step / SAMPLE_RATE,
                     self.settings.overlap_seconds,
                 )  # fmt: skip
 
@@ -268,16 +270,14 @@ class LongRecording:
                             futures[piece.index] = self.submit(self._one, spool_path, piece)
 
                 for block in _decoded(self.opener, self.what):
-                    if self.stop.is_set() or any(f.done() and _failed(f) for f in futures.values()):
+                    if self.stop.is_set() or self._piece_failed.is_set():
                         break
                     dispatch(splitter.feed(block))
                 else:
                     dispatch(splitter.finish())
                     if self.cache is not None:
                         self.cache.complete(pieces, splitter.samples)
-                complete = not self.stop.is_set() and not any(
-                    f.done() and _failed(f) for f in futures.values()
-                )
+                complete = not self.stop.is_set() and not self._piece_failed.is_set()
             self._collect(futures, outcomes, pieces, complete)
             return [outcomes[p.index] for p in pieces], splitter.samples
         finally:
@@ -291,7 +291,12 @@ class LongRecording:
         if self.stop.is_set() or self._piece_failed.is_set():
             raise _Stopped  # killed, or the recording has already failed: do not send more
         try:
-            result = self.send(piece_opener(spool_path, piece), f"{self._stem}.piece{piece.index:05d}.wav")
+            result = self.send(
+                piece_opener(spool_path, piece),
+                filename=f"{self._stem}.piece{piece.index:05d}.wav",
+                response_format=PIECE_FORMAT,
+                timestamp_granularities=PIECE_GRANULARITIES,
+            )
         except BaseException:
             self._piece_failed.set()
             raise
@@ -315,10 +320,9 @@ class LongRecording:
     ) -> None:
         errors: list[str] = []
         attempts = 0
-        first_failure = None
         for index in sorted(futures):
             future = futures[index]
-            if first_failure is not None:
+            if errors:
                 future.cancel()
             try:
                 outcome = future.result()
@@ -327,7 +331,6 @@ class LongRecording:
             except Exception as err:
                 attempts += int(getattr(err, "attempts", 0) or 0)
                 errors.append(f"{_piece_by_index(pieces, index).describe()}: {err}")
-                first_failure = first_failure or err
                 continue
             outcomes[index] = outcome
         if not errors and complete:
@@ -356,10 +359,6 @@ def _decoded(opener: Callable[[], BinaryIO], what: str) -> Iterator[bytes]:
         yield from pcm_blocks(opener, what)
     except DecodeError as err:
         raise AudioDecodeError(str(err)) from None
-
-
-def _failed(future: Future[Any]) -> bool:
-    return not future.cancelled() and not isinstance(future.exception(), _Stopped | type(None))
 
 
 def _piece_by_index(pieces: list[Piece], index: int) -> Piece:

@@ -79,9 +79,8 @@ class OutputFolder:
 
     def subfolder(self, name: str) -> OutputFolder:
         """A folder inside this one (``name`` is checked like any output name)."""
-        if self.local is not None:
-            return OutputFolder(self.target(name))
-        return OutputFolder(self.remote / self.target(name).rsplit("/", 1)[-1])
+        target = self.target(name)
+        return OutputFolder(target if self.local is not None else self.remote / name)
 
     def prepare(self) -> None:
         if self.local is not None:
