@@ -111,18 +111,25 @@ def _parse(lines: Iterable[bytes]) -> Iterator[dict[str, Any]]:
             yield record
 
 
+#: What :func:`read_manifest_state` keeps of each input's latest record unless asked for all of it.
+STATE_FIELDS = ("input", "output", "status", "error", "settings", "at")
+
+
 @dataclass
 class BatchState:
     """The last record of each input over every part of a folder's manifest.
 
-    :param last: input location -> its latest record (ties in time go to the later part).
+    :param last: input location -> its latest record (ties in time go to the later part); only
+        :data:`STATE_FIELDS` unless read with ``full=True``.
     :param parts: manifest files read (the legacy single file counts as one).
     :param records: records read.
+    :param full: whether ``last`` keeps whole records.
     """
 
     last: dict[str, dict[str, Any]] = field(default_factory=dict)
     parts: int = 0
     records: int = 0
+    full: bool = False
 
     def get(self, input_uri: str) -> dict[str, Any] | None:
         """The latest record of ``input_uri``, or None."""
@@ -147,6 +154,8 @@ class BatchState:
         self.records += 1
         previous = self.last.get(record["input"])
         if previous is None or str(record.get("at", "")) >= str(previous.get("at", "")):
+            if not self.full:
+                record = {key: record[key] for key in STATE_FIELDS if record.get(key) is not None}
             self.last[record["input"]] = record
 
 
@@ -169,11 +178,16 @@ def iter_manifest_records(folder: Any, conn_id: str | None = None) -> Iterator[d
     :param conn_id: the storage connection for a URI that names none.
     """
     output = _as_output(folder, conn_id)
+    parts = manifest_folder(output)
+    names = sorted(name for name in parts.names() if _PART.match(name))
+    if output.local is not None:  # line by line: a task's part of a large batch is tens of MB
+        yield from _parse(output.iter_lines(LEGACY_MANIFEST_NAME))
+        for name in names:
+            yield from _parse(parts.iter_lines(name))
+        return
     legacy = output.read_bytes(LEGACY_MANIFEST_NAME)
     if legacy is not None:
         yield from _parse(legacy.split(b"\n"))
-    parts = manifest_folder(output)
-    names = sorted(name for name in parts.names() if _PART.match(name))
     for start in range(0, len(names), _READ_AT_ONCE):
         batch = names[start : start + _READ_AT_ONCE]
         fetched = parts.read_many(batch)
@@ -182,18 +196,19 @@ def iter_manifest_records(folder: Any, conn_id: str | None = None) -> Iterator[d
                 yield from _parse(fetched[name].split(b"\n"))
 
 
-def read_manifest_state(folder: Any, conn_id: str | None = None) -> BatchState:
+def read_manifest_state(folder: Any, conn_id: str | None = None, *, full: bool = False) -> BatchState:
     """The last state of every input recorded in ``folder``'s manifest, over all its parts.
 
-    One listing and one read per part (concurrent on object stores); memory holds one record per
-    input. Use it to see what a batch has done, e.g.
+    One listing and one read per part (concurrent on object stores); memory holds one small
+    record per input (about 0.5 KB). Use it to see what a batch has done, e.g.
     ``read_manifest_state("s3://transcripts/2026-11-24").status("s3://calls/a.wav")``.
 
     :param folder: the output folder (a path, a URI, an ``ObjectStoragePath`` or an OutputFolder).
     :param conn_id: the storage connection for a URI that names none.
+    :param full: keep whole records (pieces, attempts, bytes, ...), not only :data:`STATE_FIELDS`.
     """
     output = _as_output(folder, conn_id)
-    state = BatchState()
+    state = BatchState(full=full)
     state.parts = int(output.read_bytes(LEGACY_MANIFEST_NAME) is not None) + sum(
         1 for name in manifest_folder(output).names() if _PART.match(name)
     )

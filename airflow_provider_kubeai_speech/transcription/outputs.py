@@ -323,6 +323,23 @@ class OutputFolder:
             except FileNotFoundError:
                 return None
 
+    def iter_lines(self, name: str) -> Iterator[bytes]:
+        """The lines of a local file, read as they are used (nothing when it does not exist)."""
+        assert self.local is not None
+        target = self.target(name)
+        with self.guard("read", target):
+            try:
+                handle = open(target, "rb")  # noqa: SIM115 - closed below, after the last line
+            except FileNotFoundError:
+                return
+        with handle:
+            while True:
+                with self.guard("read", target):
+                    line = handle.readline()
+                if not line:
+                    return
+                yield line
+
     def read_many(self, names: list[str]) -> dict[str, bytes]:
         """Several files at once (an object store fetches them concurrently); missing ones are left out."""
         if not names:

@@ -145,6 +145,7 @@ class FlakyStore(MemoryFileSystem):
     @classmethod
     def _strip_protocol(cls, path: str) -> str:
         return str(super()._strip_protocol(path.removeprefix("flaky://")))
+
     store: dict[str, Any] = {}
     pseudo_dirs = [""]
 
@@ -161,7 +162,11 @@ class FlakyStore(MemoryFileSystem):
         manifest = MANIFEST_FOLDER in path or path.endswith(".jsonl")
         if "w" in mode:
             self.writes += 1
-            if self.down_at_write is not None and self.writes >= self.down_at_write and self.down_since is None:
+            if (
+                self.down_at_write is not None
+                and self.writes >= self.down_at_write
+                and self.down_since is None
+            ):
                 self.down_since = time.monotonic()
             if self.down_since is not None and time.monotonic() - self.down_since < self.down_for:
                 raise EndpointConnectionError('Could not connect to the endpoint URL: "http://s3.test/"')
@@ -210,7 +215,9 @@ def test_an_unreachable_output_store_stops_the_batch_and_the_rest_is_recorded(
     assert fake.calls <= 30 + 4 + 1
     ok = raised.value.summary.count("ok")
     records = read_manifest_records(out)  # the outage is over by the final flush: all recorded
-    assert len(records) == len(raised.value.summary.results) and sum(r["status"] == "ok" for r in records) == ok
+    assert (
+        len(records) == len(raised.value.summary.results) and sum(r["status"] == "ok" for r in records) == ok
+    )
 
     again = FakeKubeAI()
     summary = batch(out, again).run(resolve_inputs(str(tmp_path / "in")))
@@ -228,7 +235,9 @@ def test_manifest_bytes_moved_per_record_stay_flat(tmp_path: Path, store: FlakyS
     assert summary.count("ok") == count
     assert store.manifest_down == 0  # nothing re-read while appending
     parts = store.ls(f"/transcripts-{tmp_path.name}/day/{MANIFEST_FOLDER}", detail=False)
-    assert len(parts) == -(-count // 100) == store.manifest_writes  # one object per 100 records, each written once
+    assert (
+        len(parts) == -(-count // 100) == store.manifest_writes
+    )  # one object per 100 records, each written once
     up = sum(len(store.cat_file(part)) for part in parts)
     records = read_manifest_records(out)
     assert len(records) == count
@@ -307,7 +316,9 @@ def test_partial_files_of_dead_or_old_owners_are_removed(tmp_path: Path) -> None
 
     out = tmp_path / "out"
     out.mkdir()
-    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
     dead_pid = int(gone.stdout)
     dead = out / f".a.json.0123abcd.{dead_pid}@{_host()}.partial"
     other_host = out / f".b.json.0123abcd.{os.getpid()}@elsewhere.partial"
@@ -449,7 +460,11 @@ def test_transcripts_manifest_and_pieces_get_the_umask_mode(tmp_path: Path) -> N
         OutputFolder(out / ".pieces" / "x").write("piece-00000.json", "{}")
     finally:
         os.umask(previous)
-    files = [*out.glob("*.json"), *(out / MANIFEST_FOLDER).glob("*.jsonl"), out / ".pieces" / "x" / "piece-00000.json"]
+    files = [
+        *out.glob("*.json"),
+        *(out / MANIFEST_FOLDER).glob("*.jsonl"),
+        out / ".pieces" / "x" / "piece-00000.json",
+    ]
     assert len(files) == 4
     assert {stat.S_IMODE(p.stat().st_mode) for p in files} == {0o640}
 
@@ -466,6 +481,7 @@ class ArchivedStore(MemoryFileSystem):
     @classmethod
     def _strip_protocol(cls, path: str) -> str:
         return str(super()._strip_protocol(path.removeprefix("archived://")))
+
     store: dict[str, Any] = {}
     pseudo_dirs = [""]
     opened: dict[str, int] = {}
@@ -510,3 +526,58 @@ def test_an_object_archived_after_the_check_is_a_per_file_failure_naming_it(tmp_
     (failure,) = summary.failures
     assert "archived (storage class GLACIER): restore it first" in (failure.error or "")
     assert summary.count("ok") == 3
+
+
+# -- 14: the piece cache is keyed by every setting that changes a piece's result ----------------
+
+
+def test_pieces_transcribed_with_another_language_or_model_are_not_reused(
+    make_kubeai_sandbox: Any, tmp_path: Path
+) -> None:
+    from airflow_provider_kubeai_speech.exceptions import KubeAIEndpointError
+    from airflow_provider_kubeai_speech.hooks.endpoint import RetrySettings
+    from airflow_provider_kubeai_speech.hooks.kubeai import KubeAISpeechHook
+    from airflow_provider_kubeai_speech.sandbox.recordings import write_recording
+    from airflow_provider_kubeai_speech.sandbox.testing import wait_until
+    from airflow_provider_kubeai_speech.transcription.batch import BatchFailed
+    from airflow_provider_kubeai_speech.transcription.long_audio import ChunkSettings
+    from tests.integration.conftest import model_manifest
+
+    sandbox = make_kubeai_sandbox(startup_delay=0.1)
+    for name in ("whisper", "whisper-large"):
+        sandbox.store.create("kubeai", model_manifest(name, replicas=1, scaling={"min_replicas": 1}), "t")
+    wait_until(
+        lambda: all(
+            (sandbox.store.get("kubeai", n).get("status") or {}).get("replicas", {}).get("ready") == 1
+            for n in ("whisper", "whisper-large")
+        )
+    )
+    wav = write_recording(tmp_path / "in" / "call.wav", 40, seed=1)
+    out = tmp_path / "out"
+    hook = KubeAISpeechHook(retry=RetrySettings(max_attempts=2, backoff_factor=0.01, backoff_max=0.02))
+
+    def last_piece_fails(model: str, audio: Any, **kwargs: Any) -> Any:
+        if ".piece00003." in kwargs["filename"]:
+            raise KubeAIEndpointError("HTTP 503 from KubeAI", http_status=503, attempts=2)
+        return hook.transcribe(model, audio, **kwargs)
+
+    def run(transcribe: Any, model: str = "whisper", **options: Any) -> Any:
+        opts = BatchOptions(
+            response_format="srt", max_concurrency=2, chunking=ChunkSettings(10, 2), **options
+        )
+        return BatchTranscriber(transcribe, model, opts, OutputFolder(out), LOG).run(resolve_inputs(str(wav)))
+
+    with pytest.raises(BatchFailed):
+        run(last_piece_fails)
+    assert len(list((out / ".pieces" / "call.srt").glob("piece-*.json"))) >= 2
+    before = sandbox.stats.snapshot()["transcriptions"]
+    with pytest.raises(BatchFailed):
+        run(last_piece_fails, language="nl")  # another language: the English pieces are not used
+    assert sandbox.stats.snapshot()["transcriptions"] - before >= 2
+    before = sandbox.stats.snapshot()["transcriptions"]
+    assert run(hook.transcribe, model="whisper-large", language="nl").count("ok") == 1
+    assert sandbox.stats.snapshot()["transcriptions"] - before == 4  # another model: nothing reused
+    before = sandbox.stats.snapshot()["transcriptions"]
+    assert run(hook.transcribe, model="whisper-large", language="nl").count("skipped") == 1
+    assert sandbox.stats.snapshot()["transcriptions"] == before
+    hook.close()

@@ -128,9 +128,7 @@ def test_operator_transcribes_long_and_short_files_with_one_concurrency_limit(
     )
     assert result.state == "success"
     assert result.xcom("transcribe")["succeeded"] == 4
-    records = {
-        Path(r["input"]).name: r for r in read_manifest_records(out)
-    }
+    records = {Path(r["input"]).name: r for r in read_manifest_records(out)}
     pieces = records["meeting.ogg"]["pieces"]
     assert [(p["index"], p["attempts"], p["cached"]) for p in pieces] == [(i, 1, False) for i in range(3)]
     assert pieces[0]["start"] == 0 and pieces[-1]["end"] == pytest.approx(SECONDS, abs=0.1)
