@@ -216,7 +216,10 @@ class BatchTranscriber:
         :raises OutputFailed: the output folder failed; the batch stopped sending files.
         """
         started = time.monotonic()
-        inputs = list({item.uri: item for item in reversed(inputs)}.values())[::-1]
+        unique: dict[str, AudioInput] = {}
+        for item in inputs:
+            unique.setdefault(item.uri, item)
+        inputs = list(unique.values())
         self._writer = ManifestWriter(self.output, self.run_id) if self.output is not None else None
         summary = BatchSummary(
             output_uri=self.output.uri if self.output else None,
@@ -243,13 +246,13 @@ class BatchTranscriber:
                 )
         todo: list[tuple[AudioInput, str]] = []
         try:
-            skipped_lines = []
+            skipped_lines: list[str] = []
             for item, name in zip(inputs, names, strict=True):
                 if item.uri in done:
                     assert self.output is not None
                     result = FileResult(
                         item.uri,
-                        self.output.target(name),
+                        self._target(name),
                         "skipped",
                         run_id=self.run_id,
                         settings=settings[item.uri],
@@ -322,12 +325,20 @@ class BatchTranscriber:
         candidates = {
             item.uri: name
             for item, name in zip(inputs, names, strict=True)
-            if item.problem is None and state.done(item.uri, self.output.target(name), settings[item.uri])
+            if item.problem is None and state.done(item.uri, self._target(name), settings[item.uri])
         }
         if not candidates:
             return set()
         present = self.output.names()
         return {uri for uri, name in candidates.items() if name in present}
+
+    def _target(self, name: str) -> str | None:
+        """Where ``name`` goes, or None when the folder refuses it (a link leading outside)."""
+        assert self.output is not None
+        try:
+            return self.output.target(name)
+        except ValueError:
+            return None
 
     # -- sending -------------------------------------------------------------------------------
 
@@ -423,7 +434,7 @@ class BatchTranscriber:
         }
         request.update(overrides)
         with self._gate:
-            if self.stop.is_set():
+            if self.stop.is_set() or (self.output is not None and self.output.failure is not None):
                 raise _NotStarted("not sent: the batch is stopping")
             return self.transcribe(self.model, audio, **request)
 

@@ -140,11 +140,12 @@ class BatchState:
         record = self.last.get(input_uri)
         return None if record is None else str(record.get("status"))
 
-    def done(self, input_uri: str, output: str, settings: str) -> bool:
+    def done(self, input_uri: str, output: str | None, settings: str) -> bool:
         """Whether ``input_uri`` was last transcribed into ``output`` with these ``settings``."""
         record = self.last.get(input_uri)
         return (
             record is not None
+            and output is not None
             and record.get("status") in ("ok", "skipped")
             and record.get("output") == output
             and record.get("settings") == settings

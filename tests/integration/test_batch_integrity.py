@@ -581,3 +581,30 @@ def test_pieces_transcribed_with_another_language_or_model_are_not_reused(
     assert run(hook.transcribe, model="whisper-large", language="nl").count("skipped") == 1
     assert sandbox.stats.snapshot()["transcriptions"] == before
     hook.close()
+
+
+# -- 10/13: a name the folder refuses fails that file only; an input listed twice is sent once --
+
+
+def test_a_transcript_name_leading_outside_the_folder_fails_that_file_only(tmp_path: Path) -> None:
+    files = make_wavs(tmp_path / "in", 3, seconds=0.05)
+    out = tmp_path / "out"
+    out.mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    os.symlink(tmp_path / "elsewhere" / "x.json", out / f"{files[0].stem}.json")
+    for _ in range(2):  # the first run, then a skip-rerun over the same folder
+        fake = FakeKubeAI()
+        summary = batch(out, fake, max_failed=1).run(resolve_inputs(str(tmp_path / "in")))
+        (failure,) = summary.failures
+        assert failure.input == str(files[0]) and "resolves outside" in (failure.error or "")
+        assert summary.count("ok") + summary.count("skipped") == 2
+    assert not (tmp_path / "elsewhere" / "x.json").exists()
+
+
+def test_an_input_listed_twice_is_sent_once(tmp_path: Path) -> None:
+    files = make_wavs(tmp_path / "in", 3, seconds=0.05)
+    fake = FakeKubeAI()
+    inputs = resolve_inputs([str(tmp_path / "in"), str(files[1]), str(tmp_path / "in" / "*.wav")])
+    summary = batch(tmp_path / "out", fake).run(inputs)
+    assert fake.calls == 3 and summary.count("ok") == 3
+    assert sorted(r.input for r in summary.results) == sorted(str(f) for f in files)
