@@ -191,6 +191,7 @@ class BatchTranscriber:
         self._gate = threading.BoundedSemaphore(options.max_concurrency)
         self._pieces: ThreadPoolExecutor | None = None
         self._writer: ManifestWriter | None = None
+        self._failed = 0  # kept as records arrive: counting the results per file would be O(n) each
         self._output_failure: OutputStorageError | None = None
         self._common_settings = self._shared_settings()
 
@@ -368,7 +369,7 @@ class BatchTranscriber:
                         continue  # not started: the batch was halted
                     progress.update(result.status)
                     stopping = self.stop.is_set() or self._output_failure is not None
-                    if (summary.count("failed") > budget or stopping) and not self._halted:
+                    if (self._failed > budget or stopping) and not self._halted:
                         self._halt(futures)
         finally:
             if self._pieces is not None:
@@ -551,6 +552,7 @@ class BatchTranscriber:
     def _record(self, summary: BatchSummary, result: FileResult) -> None:
         with self._lock:
             summary.results.append(result)
+            self._failed += result.status == "failed"
             if self._writer is not None:
                 with contextlib.suppress(OutputStorageError):  # remembered: checked below, the batch stops
                     self._writer.append(result.to_json())

@@ -608,3 +608,30 @@ def test_an_input_listed_twice_is_sent_once(tmp_path: Path) -> None:
     summary = batch(tmp_path / "out", fake).run(inputs)
     assert fake.calls == 3 and summary.count("ok") == 3
     assert sorted(r.input for r in summary.results) == sorted(str(f) for f in files)
+
+
+def test_an_output_failure_while_pieces_are_kept_stops_sending_pieces(
+    make_kubeai_sandbox: Any, tmp_path: Path, store: FlakyStore
+) -> None:
+    from airflow_provider_kubeai_speech.hooks.endpoint import RetrySettings
+    from airflow_provider_kubeai_speech.hooks.kubeai import KubeAISpeechHook
+    from airflow_provider_kubeai_speech.sandbox.recordings import write_recording
+    from airflow_provider_kubeai_speech.sandbox.testing import wait_until
+    from airflow_provider_kubeai_speech.transcription.long_audio import ChunkSettings
+    from tests.integration.conftest import model_manifest
+
+    sandbox = make_kubeai_sandbox(startup_delay=0.1)
+    sandbox.store.create("kubeai", model_manifest("whisper", replicas=1, scaling={"min_replicas": 1}), "t")
+    wait_until(
+        lambda: (sandbox.store.get("kubeai", "whisper").get("status") or {}).get("replicas", {}).get("ready")
+        == 1
+    )
+    wav = write_recording(tmp_path / "in" / "meeting.wav", 80, seed=3)
+    hook = KubeAISpeechHook(retry=RetrySettings(max_attempts=2, backoff_factor=0.01, backoff_max=0.02))
+    out = f"flaky://transcripts-{tmp_path.name}/day"
+    store.down_at_write, store.down_for = 3, 1.0  # the plan and one piece are kept, then the store is down
+    opts = BatchOptions(response_format="srt", max_concurrency=1, chunking=ChunkSettings(10, 2))
+    with pytest.raises(OutputFailed, match="the store cannot be reached"):
+        BatchTranscriber(hook.transcribe, "whisper", opts, OutputFolder(out), LOG).run(resolve_inputs(str(wav)))
+    assert sandbox.stats.snapshot()["transcriptions"] <= 3  # not the 8 pieces
+    hook.close()
