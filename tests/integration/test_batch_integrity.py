@@ -623,8 +623,9 @@ def test_an_output_failure_while_pieces_are_kept_stops_sending_pieces(
     sandbox = make_kubeai_sandbox(startup_delay=0.1)
     sandbox.store.create("kubeai", model_manifest("whisper", replicas=1, scaling={"min_replicas": 1}), "t")
     wait_until(
-        lambda: (sandbox.store.get("kubeai", "whisper").get("status") or {}).get("replicas", {}).get("ready")
-        == 1
+        lambda: (
+            (sandbox.store.get("kubeai", "whisper").get("status") or {}).get("replicas", {}).get("ready") == 1
+        )
     )
     wav = write_recording(tmp_path / "in" / "meeting.wav", 80, seed=3)
     hook = KubeAISpeechHook(retry=RetrySettings(max_attempts=2, backoff_factor=0.01, backoff_max=0.02))
@@ -632,6 +633,8 @@ def test_an_output_failure_while_pieces_are_kept_stops_sending_pieces(
     store.down_at_write, store.down_for = 3, 1.0  # the plan and one piece are kept, then the store is down
     opts = BatchOptions(response_format="srt", max_concurrency=1, chunking=ChunkSettings(10, 2))
     with pytest.raises(OutputFailed, match="the store cannot be reached"):
-        BatchTranscriber(hook.transcribe, "whisper", opts, OutputFolder(out), LOG).run(resolve_inputs(str(wav)))
+        BatchTranscriber(hook.transcribe, "whisper", opts, OutputFolder(out), LOG).run(
+            resolve_inputs(str(wav))
+        )
     assert sandbox.stats.snapshot()["transcriptions"] <= 3  # not the 8 pieces
     hook.close()
