@@ -2,7 +2,7 @@
 scale the model to zero.
 
 Every file in ``<input_root>/<ds>/`` is transcribed into ``<output_root>/<ds>/`` (one transcript per
-recording plus ``_transcriptions.jsonl``). A rerun of the same day sends only what is missing.
+recording plus the ``_transcriptions/`` manifest). A rerun of the same day sends only what is missing.
 """
 
 from __future__ import annotations

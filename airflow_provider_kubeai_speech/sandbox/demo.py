@@ -110,8 +110,13 @@ def main(argv: list[str] | None = None) -> int:
         rate = word_error_rate(reference, heard)
         rates.append(rate)
         print(f"  {stem}\n    heard: {heard}\n    said:  {reference}   (WER {rate:.0%})")
-    manifest = out / "_transcriptions.jsonl"
-    records = [json.loads(line) for line in manifest.read_text().splitlines()] if manifest.exists() else []
+    manifest = out / "_transcriptions"
+    records = [
+        json.loads(line)
+        for part in sorted(manifest.glob("part-*.jsonl"))
+        for line in part.read_text().split("\n")
+        if line.strip()
+    ]
     ok = sum(r["status"] == "ok" for r in records)
     print(f"\nSummary: {ok}/{len(references)} transcribed, mean WER {sum(rates) / max(1, len(rates)):.1%}, "
           f"{stats['transcriptions']} requests, {stats['bytes_received'] / 1024:.0f} KiB uploaded; manifest {manifest}")  # fmt: skip

@@ -4,9 +4,16 @@
   exceed the failure budget the batch stops before a single upload.
 - Up to ``max_concurrency`` uploads run at once over one pooled session; each is retried by the
   endpoint client on transient failures.
-- Each transcript is written atomically as soon as it arrives and a manifest line is appended,
-  so a crash or kill loses at most the files in flight; ``skip_existing`` resumes from there.
+- Each transcript is written atomically as soon as it arrives and a manifest record is added to
+  this task's part of the manifest (:mod:`.manifest`), so a crash or kill loses at most the files
+  in flight; ``skip_existing`` resumes from there.
+- ``skip_existing`` skips an input only when the manifest's last record of it was made with the
+  same settings (model, format, language, prompt, ..., and the same input size and version) and
+  its transcript is still there: one read of the manifest and one listing of the folder, however
+  large the batch, and skipped inputs are not read at all.
 - When failures exceed the budget, no new file starts; files in flight finish and are kept.
+- When the output itself fails (disk full, read-only, store unreachable), no new request starts;
+  files in flight finish, whatever can still be written is, and :class:`OutputFailed` says so.
 - With ``chunk_seconds``, recordings longer than that are probed, cut into pieces and stitched
   (:mod:`.long_audio`); pieces share the batch's concurrency limit, and finished pieces are kept
   under ``.pieces/`` so a rerun sends only the missing ones.
@@ -14,8 +21,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -24,10 +33,20 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_kubeai_speech.exceptions import KubeAISpeechError
-from airflow_provider_kubeai_speech.transcription.manifest import MANIFEST_NAME, FileResult
-from airflow_provider_kubeai_speech.transcription.outputs import OutputFolder, output_names
+from airflow_provider_kubeai_speech.transcription.manifest import (
+    FileResult,
+    ManifestWriter,
+    read_manifest_state,
+    settings_fingerprint,
+)
+from airflow_provider_kubeai_speech.transcription.outputs import (
+    OutputFolder,
+    OutputStorageError,
+    output_names,
+)
 from airflow_provider_kubeai_speech.transcription.piece_cache import PieceCache
 from airflow_provider_kubeai_speech.transcription.sources import AudioInput, check_input
+from airflow_provider_kubeai_speech.transcription.storage import describe_storage_error
 
 if TYPE_CHECKING:
     from airflow_provider_kubeai_speech.hooks.endpoint import TranscriptionResult
@@ -110,6 +129,23 @@ class BatchFailed(KubeAISpeechError):
         self.summary = summary
 
 
+class OutputFailed(BatchFailed):
+    """The output folder failed (disk full, read-only, store unreachable): the batch stopped
+    sending files; everything finished before is kept and recorded.
+
+    :param summary: the batch's results so far.
+    :param cause: the output's failure.
+    """
+
+    def __init__(self, message: str, summary: BatchSummary, cause: OutputStorageError) -> None:
+        super().__init__(message, summary)
+        self.cause = cause
+
+
+class _NotStarted(KubeAISpeechError):
+    """The batch stopped before this file's request was sent."""
+
+
 def failure_budget(max_failed: float, total: int) -> int:
     """Failures tolerated: ``max_failed`` itself when >= 1, else that fraction of ``total``."""
     if max_failed < 0:
@@ -154,6 +190,10 @@ class BatchTranscriber:
         self._transcripts: list[dict[str, Any]] = []
         self._gate = threading.BoundedSemaphore(options.max_concurrency)
         self._pieces: ThreadPoolExecutor | None = None
+        self._writer: ManifestWriter | None = None
+        self._failed = 0  # kept as records arrive: counting the results per file would be O(n) each
+        self._output_failure: OutputStorageError | None = None
+        self._common_settings = self._shared_settings()
 
     # -- phases --------------------------------------------------------------------------------
 
@@ -171,48 +211,78 @@ class BatchTranscriber:
             return list(pool.map(check, inputs))
 
     def run(self, inputs: list[AudioInput]) -> BatchSummary:
+        """Transcribe ``inputs`` (each once, however often it is listed).
+
+        :raises BatchFailed: more inputs failed than ``max_failed`` allows, or the task was killed.
+        :raises OutputFailed: the output folder failed; the batch stopped sending files.
+        """
         started = time.monotonic()
+        unique: dict[str, AudioInput] = {}
+        for item in inputs:
+            unique.setdefault(item.uri, item)
+        inputs = list(unique.values())
+        self._writer = ManifestWriter(self.output, self.run_id) if self.output is not None else None
         summary = BatchSummary(
             output_uri=self.output.uri if self.output else None,
-            manifest_uri=self.output.target(MANIFEST_NAME) if self.output else None,
+            manifest_uri=self._writer.uri if self._writer else None,
         )
-        inputs = self.check(inputs)
+        names = output_names([item.uri for item in inputs], self.options.response_format)
+        settings = {item.uri: self.settings(item) for item in inputs}
+        done = self._already_done(inputs, names, settings)
+        self.check([item for item in inputs if item.uri not in done])
         budget = failure_budget(self.options.max_failed, len(inputs))
-        bad = [item for item in inputs if item.problem]
+        bad = [item for item in inputs if item.problem and item.uri not in done]
         if len(bad) > budget:
             summary.results = [
                 FileResult(i.uri, None, "failed", error=i.problem, run_id=self.run_id) for i in bad
             ]
             raise BatchFailed(self._failure_message(summary, budget, len(inputs), before_start=True), summary)
-        names = output_names([item.uri for item in inputs], self.options.response_format)
-        if self.output is not None:
+        if self.output is not None and self._writer is not None:
             self.output.prepare()
+            self._writer.open()
             leftovers = self.output.remove_partials()
             if leftovers:
                 self.log.info(
                     "Removed %d partial file(s) an interrupted run left in %s", leftovers, self.output.uri
                 )
         todo: list[tuple[AudioInput, str]] = []
-        for item, name in zip(inputs, names, strict=True):
-            if item.problem:
-                self._record(
-                    summary, FileResult(item.uri, None, "failed", error=item.problem, run_id=self.run_id)
-                )
-            elif self.output is not None and self.options.skip_existing and self.output.exists(name):
-                self._record(
-                    summary, FileResult(item.uri, self.output.target(name), "skipped", run_id=self.run_id)
-                )
-            else:
-                todo.append((item, name))
-        skipped = summary.count("skipped")
-        self.log.info(
-            "Transcribing %d of %d file(s) with model %r (%d already done, %d refused), %d at a time",
-            len(todo), len(inputs), self.model, skipped, len(bad), self.options.max_concurrency,
-        )  # fmt: skip
-        self._transcribe_all(todo, summary, budget, len(inputs))
+        try:
+            skipped_lines: list[str] = []
+            for item, name in zip(inputs, names, strict=True):
+                if item.uri in done:
+                    assert self.output is not None
+                    result = FileResult(
+                        item.uri,
+                        self._target(name),
+                        "skipped",
+                        run_id=self.run_id,
+                        settings=settings[item.uri],
+                    )
+                    summary.results.append(result)
+                    skipped_lines.append(result.to_json())
+                elif item.problem:
+                    self._record(
+                        summary, FileResult(item.uri, None, "failed", error=item.problem, run_id=self.run_id)
+                    )
+                else:
+                    todo.append((item, name))
+            if self._writer is not None and skipped_lines:
+                self._guarded(self._writer.append_many, skipped_lines)
+            self.log.info(
+                "Transcribing %d of %d file(s) with model %r (%d already done, %d refused), %d at a time",
+                len(todo), len(inputs), self.model, len(done), len(bad), self.options.max_concurrency,
+            )  # fmt: skip
+            if self._output_failure is None:
+                self._transcribe_all(todo, summary, budget, len(inputs), settings)
+        finally:
+            if self._writer is not None:
+                self._guarded(self._writer.close)
         order = {item.uri: index for index, item in enumerate(inputs)}
         summary.transcripts = sorted(self._transcripts, key=lambda t: order[t["input"]])
         summary.seconds = time.monotonic() - started
+        if self._output_failure is not None:
+            failure = self._output_failure
+            raise OutputFailed(self._output_failure_message(summary, len(inputs)), summary, failure)
         failed = summary.count("failed")
         if failed > budget or self.stop.is_set():
             raise BatchFailed(self._failure_message(summary, budget, len(inputs)), summary)
@@ -225,8 +295,61 @@ class BatchTranscriber:
             )
         return summary
 
+    # -- what decides a skip -------------------------------------------------------------------
+
+    def _shared_settings(self) -> dict[str, Any]:
+        opts = self.options
+        return {
+            "model": self.model,
+            "response_format": opts.response_format,
+            "language": opts.language,
+            "prompt": opts.prompt,
+            "temperature": opts.temperature,
+            "timestamp_granularities": opts.timestamp_granularities,
+            "extra_fields": dict(opts.extra_fields) if opts.extra_fields else None,
+            "chunking": opts.chunking.fingerprint() if opts.chunking is not None else None,
+        }
+
+    def settings(self, item: AudioInput) -> str:
+        """The fingerprint of everything that shapes ``item``'s transcript: the request's settings
+        and the input's size and version (a replaced recording is transcribed again)."""
+        return settings_fingerprint({**self._common_settings, "size": item.size, "version": item.version})
+
+    def _already_done(self, inputs: list[AudioInput], names: list[str], settings: dict[str, str]) -> set[str]:
+        """Inputs whose last manifest record is a transcript made with the same settings, into the
+        same name, that is still in the folder: one manifest read and one listing in all."""
+        if self.output is None or not self.options.skip_existing:
+            return set()
+        state = read_manifest_state(self.output)
+        if not state.last:
+            return set()
+        candidates = {
+            item.uri: name
+            for item, name in zip(inputs, names, strict=True)
+            if item.problem is None and state.done(item.uri, self._target(name), settings[item.uri])
+        }
+        if not candidates:
+            return set()
+        present = self.output.names()
+        return {uri for uri, name in candidates.items() if name in present}
+
+    def _target(self, name: str) -> str | None:
+        """Where ``name`` goes, or None when the folder refuses it (a link leading outside)."""
+        assert self.output is not None
+        try:
+            return self.output.target(name)
+        except ValueError:
+            return None
+
+    # -- sending -------------------------------------------------------------------------------
+
     def _transcribe_all(
-        self, todo: list[tuple[AudioInput, str]], summary: BatchSummary, budget: int, total: int
+        self,
+        todo: list[tuple[AudioInput, str]],
+        summary: BatchSummary,
+        budget: int,
+        total: int,
+        settings: dict[str, str],
     ) -> None:
         if not todo:
             return
@@ -238,12 +361,15 @@ class BatchTranscriber:
         self._pieces = ThreadPoolExecutor(concurrency, thread_name_prefix="kubeai-piece") if long else None
         try:
             with ThreadPoolExecutor(concurrency, thread_name_prefix="kubeai-transcribe") as pool:
-                futures = [pool.submit(self._one, item, name, summary) for item, name in todo]
+                futures = [
+                    pool.submit(self._one, item, name, summary, settings[item.uri]) for item, name in todo
+                ]
                 for future in as_completed(futures):
                     if future.cancelled() or (result := future.result()) is None:
                         continue  # not started: the batch was halted
                     progress.update(result.status)
-                    if (summary.count("failed") > budget or self.stop.is_set()) and not self._halted:
+                    stopping = self.stop.is_set() or self._output_failure is not None
+                    if (self._failed > budget or stopping) and not self._halted:
                         self._halt(futures)
         finally:
             if self._pieces is not None:
@@ -253,19 +379,43 @@ class BatchTranscriber:
     def _halt(self, futures: Iterable[Future[Any]]) -> None:
         self._halted = True
         cancelled = sum(future.cancel() for future in futures)
-        reason = "the task was killed" if self.stop.is_set() else "failures exceed max_failed"
+        if self._output_failure is not None:
+            reason = f"the output failed: {self._output_failure.location}"
+        elif self.stop.is_set():
+            reason = "the task was killed"
+        else:
+            reason = "failures exceed max_failed"
         self.log.error(
             "Stopping the batch (%s): %d file(s) not started; those in flight finish and are kept",
             reason,
             cancelled,
         )
 
-    def _one(self, item: AudioInput, name: str, summary: BatchSummary) -> FileResult | None:
+    def _one(self, item: AudioInput, name: str, summary: BatchSummary, settings: str) -> FileResult | None:
         if self._halted or self.stop.is_set():
             return None
-        result = self._transcribe_one(item, name)
+        try:
+            result = self._transcribe_one(item, name, settings)
+        except _NotStarted:
+            return None
         self._record(summary, result)  # here, not in the caller: the manifest line follows the output at once
         return result
+
+    def _check_output(self) -> None:
+        """Stop the batch at the output's first fatal failure (this thread's, or a flush's)."""
+        failure = self.output.failure if self.output is not None else None
+        if failure is not None and self._output_failure is None:
+            with self._lock:
+                if self._output_failure is None:
+                    self._output_failure = failure
+                    self.log.error("The output failed, no more files are sent: %s", _printable(str(failure)))
+            self.stop.set()  # pieces of long recordings in flight stop too
+
+    def _guarded(self, write: Callable[..., None], *args: Any) -> None:
+        """A manifest write whose failure stops the batch instead of escaping from it."""
+        with contextlib.suppress(OutputStorageError):  # remembered as the folder's failure
+            write(*args)
+        self._check_output()
 
     def _is_long(self, item: AudioInput) -> bool:
         chunking = self.options.chunking
@@ -285,14 +435,16 @@ class BatchTranscriber:
         }
         request.update(overrides)
         with self._gate:
+            if self.stop.is_set() or (self.output is not None and self.output.failure is not None):
+                raise _NotStarted("not sent: the batch is stopping")
             return self.transcribe(self.model, audio, **request)
 
-    def _transcribe_one(self, item: AudioInput, name: str) -> FileResult:
+    def _transcribe_one(self, item: AudioInput, name: str, settings: str) -> FileResult:
         started = time.monotonic()
         pieces = None
         try:
             if self._is_long(item):
-                long = self._transcribe_long(item, name)
+                long = self._transcribe_long(item, name, settings)
                 content, text, pieces = long.content, long.text, long.pieces
                 attempts, sent = long.attempts, long.bytes_sent
             else:
@@ -303,31 +455,51 @@ class BatchTranscriber:
                     result.attempts,
                     result.bytes_sent,
                 )
+        except _NotStarted:
+            raise
         except KubeAISpeechError as err:
+            self._check_output()
+            error = str(err)
+            if self._output_failure is not None and not isinstance(err, OutputStorageError):
+                error = f"not finished, the output failed ({self._output_failure.location}): {error}"
             return FileResult(
                 item.uri,
                 None,
                 "failed",
                 attempts=int(getattr(err, "attempts", 0) or 0),
                 duration=time.monotonic() - started,
-                error=str(err),
+                error=error,
                 run_id=self.run_id,
                 pieces=getattr(err, "pieces", None),
             )
-        except OSError as err:
+        except Exception as err:  # OSError, or a storage library's error while reading the input
             return FileResult(
                 item.uri,
                 None,
                 "failed",
                 duration=time.monotonic() - started,
-                error=f"cannot read {item.uri!r}: {type(err).__name__}: {err}",
+                error=f"cannot read {describe_storage_error(err, item.uri)}",
                 run_id=self.run_id,
             )
         output = None
         if self.output is not None:
-            output = self.output.write(name, content)
+            try:
+                output = self.output.write(name, content)
+            except (OutputStorageError, ValueError) as err:
+                self._check_output()
+                return FileResult(
+                    item.uri,
+                    None,
+                    "failed",
+                    attempts=attempts,
+                    bytes=sent,
+                    duration=time.monotonic() - started,
+                    error=f"transcribed, but the transcript was not kept: {err}",
+                    run_id=self.run_id,
+                    pieces=pieces,
+                )
             if pieces is not None:
-                PieceCache.for_output(self.output, name, {}).remove()
+                self._guarded(PieceCache.for_output(self.output, name, {}).remove)
         else:
             with self._lock:
                 self._transcripts.append({"input": item.uri, "name": name, "content": content, "text": text})
@@ -340,20 +512,26 @@ class BatchTranscriber:
             duration=time.monotonic() - started,
             run_id=self.run_id,
             pieces=pieces,
+            settings=settings,
         )
 
-    def _transcribe_long(self, item: AudioInput, name: str) -> LongTranscript:
+    def _transcribe_long(self, item: AudioInput, name: str, settings: str) -> LongTranscript:
         from airflow_provider_kubeai_speech.transcription.long_audio import LongRecording
 
         chunking = self.options.chunking
         assert chunking is not None and self._pieces is not None
         cache = None
         if self.output is not None:
+            # Pieces are always asked for as verbose_json with timestamps, so the format is left
+            # out: a rerun in another format reuses them; another model or language does not.
             fingerprint = {
                 "input": item.uri,
                 "size": item.size,
                 "version": item.version,
                 **chunking.fingerprint(),
+                "settings": settings_fingerprint(
+                    {**self._common_settings, "response_format": None, "timestamp_granularities": None}
+                ),
             }
             cache = PieceCache.for_output(self.output, name, fingerprint)
 
@@ -374,14 +552,17 @@ class BatchTranscriber:
     def _record(self, summary: BatchSummary, result: FileResult) -> None:
         with self._lock:
             summary.results.append(result)
-            if self.output is not None:
-                self.output.append_line(MANIFEST_NAME, result.to_json())
+            self._failed += result.status == "failed"
+            if self._writer is not None:
+                with contextlib.suppress(OutputStorageError):  # remembered: checked below, the batch stops
+                    self._writer.append(result.to_json())
+        self._check_output()
 
     def _failure_message(
         self, summary: BatchSummary, budget: int, total: int, *, before_start: bool = False
     ) -> str:
         failures = summary.failures
-        lines = [f"  - {r.input}: {r.error}" for r in failures[:FAILURES_SHOWN]]
+        lines = [f"  - {_printable(r.input)}: {_printable(str(r.error))}" for r in failures[:FAILURES_SHOWN]]
         if len(failures) > FAILURES_SHOWN:
             lines.append(f"  ... and {len(failures) - FAILURES_SHOWN} more (see {summary.manifest_uri})")
         if before_start:
@@ -402,6 +583,36 @@ class BatchTranscriber:
                 )
             )
         return "\n".join([head, *lines])
+
+    def _output_failure_message(self, summary: BatchSummary, total: int) -> str:
+        assert self._output_failure is not None
+        ok, failed = summary.count("ok"), summary.count("failed")
+        not_started = total - len(summary.results)
+        writer = self._writer
+        unrecorded = writer.pending if writer is not None else 0
+        recorded = (
+            f"recorded in the manifest {summary.manifest_uri}"
+            if not unrecorded
+            else f"{unrecorded} record(s) could not be written to the manifest {summary.manifest_uri}"
+        )
+        head = (
+            f"Batch stopped, the output failed: {_printable(str(self._output_failure))}\n"
+            f"{ok} transcript(s) were written and {summary.count('skipped')} already existed ({recorded}); "
+            f"{failed} failed and {not_started} of {total} were not sent. After fixing the output, "
+            "a rerun with skip_existing=True sends only the rest."
+        )
+        failures = summary.failures
+        lines = [f"  - {_printable(r.input)}: {_printable(str(r.error))}" for r in failures[:FAILURES_SHOWN]]
+        return "\n".join([head, *lines])
+
+
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _printable(text: str) -> str:
+    """``text`` with control characters (CR, LF, ESC, C1, U+2028/2029) escaped as ``repr`` does,
+    so a file name or an error body cannot forge log lines or colour a terminal."""
+    return _CONTROLS.sub(lambda match: repr(match.group())[1:-1], text)
 
 
 #: Speech is not stored below 4 kbit/s: a file smaller than this many bytes per second of
@@ -424,7 +635,7 @@ def _check_and_probe(chunk_seconds: float, item: AudioInput) -> AudioInput:
                 f"{err}. Fix: re-export it (e.g. ffmpeg -i in -ar 16000 -ac 1 out.wav) or remove it"
             )
         except Exception as err:  # a storage backend's error while reading the header
-            item.problem = f"{item.uri!r} cannot be read: {type(err).__name__}: {err}"
+            item.problem = f"cannot read {describe_storage_error(err, item.uri)}"
     return item
 
 

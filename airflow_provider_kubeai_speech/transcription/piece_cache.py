@@ -100,7 +100,8 @@ class PieceCache:
             import os
 
             return os.path.isdir(self.folder.local)
-        return bool(self.folder.remote.exists())
+        with self.folder.guard("read", self.location):
+            return bool(self.folder.remote.exists())
 
 
 def _piece_name(index: int) -> str:

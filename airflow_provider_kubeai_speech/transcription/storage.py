@@ -85,3 +85,91 @@ def plain_uri(path: Any) -> str:
     if protocol and getattr(path, "conn_id", None):
         return f"{protocol}://{path.path}"
     return str(path)
+
+
+#: S3 (and S3-compatible) error codes, and what they mean for the object asked for.
+_S3_CODES: dict[str, str] = {
+    "AccessDenied": "permission denied (AccessDenied): the connection's credentials may not read or write it",
+    "AllAccessDisabled": "permission denied (AllAccessDisabled): all access to it is disabled",
+    "ExpiredToken": "the credentials have expired (ExpiredToken): refresh the connection's credentials",
+    "InvalidAccessKeyId": "the access key is not known to the store (InvalidAccessKeyId): check the connection",
+    "SignatureDoesNotMatch": "the secret key is wrong (SignatureDoesNotMatch): check the connection",
+    "NoSuchKey": "no such object (NoSuchKey)",
+    "NoSuchBucket": "no such bucket (NoSuchBucket)",
+    "SlowDown": "the store is throttling requests (SlowDown): lower max_concurrency or retry later",
+    "RequestTimeout": "the store timed out (RequestTimeout)",
+    "InternalError": "the store failed (InternalError): retry later",
+    "ServiceUnavailable": "the store is unavailable (ServiceUnavailable): retry later",
+}
+#: Errors raised before any answer: their class names, whichever library raised them.
+_UNREACHABLE = {
+    "EndpointConnectionError": "the store cannot be reached",
+    "ConnectTimeoutError": "the store did not answer the connection in time",
+    "ReadTimeoutError": "the store stopped answering",
+    "ConnectionClosedError": "the store closed the connection",
+    "ClientConnectorError": "the store cannot be reached",
+    "ServerDisconnectedError": "the store closed the connection",
+    "NoCredentialsError": "no credentials for the store: give the storage connection (e.g. aws_default)",
+    "PartialCredentialsError": "incomplete credentials for the store: check the storage connection",
+}
+_ERRNO_TEXT = {
+    2: "no such file or object",
+    13: "permission denied",
+    28: "no space left on the device",
+    30: "the file system is read-only",
+    122: "the disk quota is exceeded",
+    5: "an I/O error",
+}
+
+
+def _causes(err: BaseException) -> list[BaseException]:
+    """``err`` and what caused it (s3fs turns a botocore ClientError into an OSError ``from`` it)."""
+    chain: list[BaseException] = []
+    current: BaseException | None = err
+    while current is not None and current not in chain and len(chain) < 8:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
+
+
+def describe_storage_error(err: BaseException, uri: str) -> str:
+    """What a storage library's error means for ``uri``, in one line that names the cause, e.g.
+    ``'s3://calls/a.wav': archived (storage class GLACIER): restore it first``.
+
+    botocore, s3fs, gcsfs and aiohttp errors are recognised by class name and attributes, so none
+    of those libraries is imported here (s3fs reports an archived object as a permission error;
+    the botocore error it comes from says what it is).
+
+    :param err: the exception a read, write or listing raised.
+    :param uri: the location it was raised for.
+    """
+    return f"{uri!r}: {storage_error_reason(err)}"
+
+
+def storage_error_reason(err: BaseException) -> str:
+    """The cause :func:`describe_storage_error` names, without the location."""
+    for cause in _causes(err):
+        response = getattr(cause, "response", None)
+        if isinstance(response, dict) and isinstance(response.get("Error"), dict):
+            error = response["Error"]
+            code = str(error.get("Code", ""))
+            if code == "InvalidObjectState":
+                storage_class = error.get("StorageClass") or error.get("AccessTier") or "GLACIER"
+                return f"archived (storage class {storage_class}): restore it first"
+            if code in _S3_CODES:
+                return _S3_CODES[code]
+            if code:
+                return f"the store refused the request ({code}: {error.get('Message', '')})"
+        kind = type(cause).__name__
+        if kind in _UNREACHABLE:
+            return f"{_UNREACHABLE[kind]} ({kind}: {cause})"
+    status = getattr(err, "code", None)  # gcsfs HttpError, aiohttp ClientResponseError
+    if isinstance(status, int) and not isinstance(err, OSError) and 400 <= status < 600:
+        return f"the store answered HTTP {status} ({type(err).__name__}: {err})"
+    if isinstance(err, OSError) and err.errno in _ERRNO_TEXT:
+        return f"{_ERRNO_TEXT[err.errno]} ({type(err).__name__}: {err.strerror or err})"
+    if isinstance(err, FileNotFoundError):
+        return "no such file or object"
+    if isinstance(err, PermissionError):
+        return f"permission denied ({err})"
+    return f"{type(err).__name__}: {err}"

@@ -11,7 +11,7 @@ from typing import Any
 import pendulum
 
 from airflow_provider_kubeai_speech.sandbox.engines import fake_transcript_text
-from airflow_provider_kubeai_speech.transcription.manifest import MANIFEST_NAME, read_manifest
+from airflow_provider_kubeai_speech.transcription.manifest import read_manifest_records
 from tests.long_audio_files import srt_cues
 
 SAMPLES = Path(__file__).resolve().parents[2] / "example_dags" / "data" / "audio"
@@ -43,7 +43,7 @@ def test_batch_transcription(make_kubeai_sandbox: Any, run_dag: Any, tmp_path: P
         assert json.loads((out / f"{wav.stem}.json").read_text()) == {
             "text": fake_transcript_text(wav.read_bytes())
         }
-    assert len(read_manifest((out / MANIFEST_NAME).read_text().splitlines())) == 5
+    assert len(read_manifest_records(out)) == 5
     model = sandbox.store.get(NS, "whisper-small-en")
     assert (model["spec"]["replicas"], model["spec"]["minReplicas"]) == (0, 0)  # scaled to zero, cache kept
     assert model["spec"]["resourceProfile"] == "cpu:2" and model["spec"]["targetRequests"] == 4
@@ -110,7 +110,7 @@ def test_long_recordings(
     assert result.state == "success", result.tis
     assert result.xcom("transcribe_meetings")["succeeded"] == 2
     out = tmp_path / "subtitles" / "2026-11-24"
-    records = read_manifest((out / MANIFEST_NAME).read_text().splitlines())
+    records = read_manifest_records(out)
     assert [len(r["pieces"]) for r in records] == [4, 4]
     for name in ("planning", "retro"):
         cues = srt_cues((out / f"{name}.srt").read_text())

@@ -12,7 +12,7 @@ import pytest
 from airflow_provider_kubeai_speech.sandbox import Sandbox
 from airflow_provider_kubeai_speech.sandbox.engines import fake_transcript_text, file_digest
 from airflow_provider_kubeai_speech.sandbox.testing import wait_until
-from airflow_provider_kubeai_speech.transcription.manifest import MANIFEST_NAME, read_manifest
+from airflow_provider_kubeai_speech.transcription.manifest import MANIFEST_FOLDER, read_manifest_records
 from tests.audio_files import make_wav, make_wavs
 from tests.dag_runner import start_dag_in_child
 from tests.integration.conftest import model_manifest
@@ -31,7 +31,7 @@ def serve(sandbox: Sandbox, replicas: int = 2, name: str = "whisper") -> None:
 
 
 def manifest(out: Path) -> list[dict[str, Any]]:
-    return read_manifest((out / MANIFEST_NAME).read_text().splitlines())
+    return read_manifest_records(out)
 
 
 def test_a_batch_of_200_is_transcribed_exactly(
@@ -47,7 +47,7 @@ def test_a_batch_of_200_is_transcribed_exactly(
     assert result.state == "success"
     summary = result.xcom("transcribe")
     assert (summary["total"], summary["succeeded"], summary["failed"], summary["skipped"]) == (200, 200, 0, 0)
-    assert summary["manifest_uri"] == str(out / MANIFEST_NAME)
+    assert summary["manifest_uri"] == str(out / MANIFEST_FOLDER)
     for wav in files:
         assert (out / f"{wav.stem}.txt").read_text() == fake_transcript_text(wav.read_bytes())
     records = manifest(out)

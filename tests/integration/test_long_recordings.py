@@ -25,7 +25,7 @@ from airflow_provider_kubeai_speech.sandbox.recordings import FORMATS
 from airflow_provider_kubeai_speech.sandbox.testing import wait_until
 from airflow_provider_kubeai_speech.transcription.batch import BatchFailed, BatchOptions, BatchTranscriber
 from airflow_provider_kubeai_speech.transcription.long_audio import ChunkSettings
-from airflow_provider_kubeai_speech.transcription.manifest import MANIFEST_NAME, read_manifest
+from airflow_provider_kubeai_speech.transcription.manifest import read_manifest_records
 from airflow_provider_kubeai_speech.transcription.outputs import OutputFolder
 from airflow_provider_kubeai_speech.transcription.sources import AudioInput, resolve_inputs
 from tests.audio_files import make_wavs
@@ -128,9 +128,7 @@ def test_operator_transcribes_long_and_short_files_with_one_concurrency_limit(
     )
     assert result.state == "success"
     assert result.xcom("transcribe")["succeeded"] == 4
-    records = {
-        Path(r["input"]).name: r for r in read_manifest((out / MANIFEST_NAME).read_text().splitlines())
-    }
+    records = {Path(r["input"]).name: r for r in read_manifest_records(out)}
     pieces = records["meeting.ogg"]["pieces"]
     assert [(p["index"], p["attempts"], p["cached"]) for p in pieces] == [(i, 1, False) for i in range(3)]
     assert pieces[0]["start"] == 0 and pieces[-1]["end"] == pytest.approx(SECONDS, abs=0.1)
@@ -159,7 +157,7 @@ def test_a_rerun_sends_only_the_pieces_without_a_result(
     message = str(failed.value)
     assert re.search(r"piece 3 \(1\d\.\d-\d\d\.\d s\): HTTP 500 from KubeAI", message), message
     assert "finished piece(s) are kept in" in message and "a rerun sends only the others" in message
-    first = read_manifest((out / MANIFEST_NAME).read_text().splitlines())[-1]
+    first = read_manifest_records(out)[-1]
     assert first["status"] == "failed" and first["attempts"] == 3
     # no piece starts after one has failed; the fourth may have been in flight already
     kept = {p["index"] for p in first["pieces"]}
@@ -170,7 +168,7 @@ def test_a_rerun_sends_only_the_pieces_without_a_result(
     summary = batch(out).run(resolve_inputs(flac))
     assert summary.count("ok") == 1
     assert sandbox.stats.snapshot()["transcriptions"] - before == 4 - len(kept)  # only the missing pieces
-    second = read_manifest((out / MANIFEST_NAME).read_text().splitlines())[-1]
+    second = read_manifest_records(out)[-1]
     assert [(p["index"], p["cached"]) for p in second["pieces"]] == [(i, i in kept) for i in range(4)]
     same_cues((out / "meeting.srt").read_text(), expected)
     assert not (out / ".pieces" / "meeting.srt").exists()
@@ -266,7 +264,7 @@ def test_a_rerun_after_every_piece_finished_stitches_without_sending(
     before = sandbox.stats.snapshot()["transcriptions"]
     summary = batch(out).run(resolve_inputs(str(recordings["wav"])))
     assert summary.count("ok") == 1 and sandbox.stats.snapshot()["transcriptions"] == before
-    record = read_manifest((out / MANIFEST_NAME).read_text().splitlines())[-1]
+    record = read_manifest_records(out)[-1]
     assert all(p["cached"] for p in record["pieces"]) and len(record["pieces"]) == 4
 
 
@@ -376,7 +374,7 @@ def test_pieces_are_kept_and_resumed_on_object_storage(
     expected = hook.transcribe("whisper", str(recordings["mp3"]), response_format="vtt").content
     same_cues(ObjectStoragePath(f"{out}/meeting.vtt").read_text(), expected)
     assert not cache.exists()
-    records = read_manifest(ObjectStoragePath(f"{out}/{MANIFEST_NAME}").read_text().splitlines())
+    records = read_manifest_records(out)
     assert [r["status"] for r in records] == ["failed", "ok"]
     assert [p["cached"] for p in records[1]["pieces"]] == [True, False, False, False]
 

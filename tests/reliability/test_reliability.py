@@ -14,7 +14,7 @@ import pytest
 
 from airflow_provider_kubeai_speech.sandbox.engines import fake_transcript_text
 from airflow_provider_kubeai_speech.sandbox.testing import wait_until
-from airflow_provider_kubeai_speech.transcription.manifest import MANIFEST_NAME, read_manifest
+from airflow_provider_kubeai_speech.transcription.manifest import read_manifest_records
 from tests.audio_files import make_wavs
 from tests.integration.conftest import model_manifest
 
@@ -36,7 +36,7 @@ def test_500_files_through_503s_drops_and_500s_exactly_once(
     out = tmp_path / "out"
     result = run_dag("test_invoke", audio=str(tmp_path / "in"), output=str(out), concurrency=8, attempts=12)
     assert result.state == "success"
-    records = read_manifest((out / MANIFEST_NAME).read_text().splitlines())
+    records = read_manifest_records(out)
     assert (
         len(records) == 500
         and len({r["input"] for r in records}) == 500
