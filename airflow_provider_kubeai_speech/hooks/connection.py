@@ -14,7 +14,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from airflow_provider_kubeai_speech.exceptions import KubeAISpeechError
 
@@ -229,9 +229,7 @@ def credential_forms(token: str | None, basic_auth: tuple[str, str] | None) -> t
     if basic_auth:
         user, password = basic_auth
         pair = f"{user}:{password}"
-        forms += [password, pair, base64.b64encode(pair.encode("latin-1", "replace")).decode()]
-        from urllib.parse import quote
-
+        forms += [password, pair, base64.b64encode(pair.encode("utf-8")).decode()]
         forms += [quote(password, safe=""), f"{quote(user, safe='')}:{quote(password, safe='')}"]
     return tuple(f for f in dict.fromkeys(forms) if f)
 

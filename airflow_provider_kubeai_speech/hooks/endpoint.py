@@ -134,7 +134,8 @@ class SpeechEndpointClient:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._token = token
-        self._basic_auth = basic_auth
+        # bytes: requests would encode str credentials as latin-1 and fail on anything else
+        self._basic_auth = tuple(part.encode("utf-8") for part in basic_auth) if basic_auth else None
         self._secrets = credential_forms(token, basic_auth)
         self._origin = origin(self.base_url)
         self.verify = verify

@@ -206,6 +206,19 @@ def test_url_credentials_are_basic_auth_to_that_host_only_and_never_shown(
     assert "Basic ***" in str(err.value) and basic not in str(err.value) and password not in str(err.value)
 
 
+def test_url_credentials_beyond_latin_1_are_sent_as_utf_8(
+    served: Sandbox, elsewhere: Elsewhere, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    set_connection(
+        monkeypatch, host=f"http://svc:pr%C3%BCf%E2%82%AC@127.0.0.1:{elsewhere.url.rsplit(':', 1)[1]}"
+    )
+    with pytest.raises(KubeAIEndpointError, match="did not answer with a model list") as err:
+        hook().list_models()
+    assert "prüf€" not in str(err.value)
+    (request,) = elsewhere.requests
+    assert request["headers"]["Authorization"] == "Basic " + base64.b64encode("svc:prüf€".encode()).decode()
+
+
 def test_test_connection_hides_url_credentials(monkeypatch: pytest.MonkeyPatch, served: Sandbox) -> None:
     set_connection(monkeypatch, host="http://user:pw-not-shown@127.0.0.1:9")
     ok, message = KubeAISpeechHook(retry=RetrySettings(max_attempts=1)).test_connection()
