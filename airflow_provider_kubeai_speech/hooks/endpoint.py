@@ -576,7 +576,7 @@ class SpeechEndpointClient:
     def excerpt(self, response: requests.Response) -> str:
         """The start of the body, on one line, credentials redacted, control characters escaped."""
         text = response.content[: _BODY_EXCERPT * 4].decode("utf-8", "replace")
-        text = self.clean(" ".join(redact(text, self._secrets).split()))
+        text = printable(" ".join(redact(text, self._secrets).split()))
         return (text[:_BODY_EXCERPT] + "...") if len(text) > _BODY_EXCERPT else (text or "<empty body>")
 
 
