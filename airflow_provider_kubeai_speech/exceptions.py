@@ -68,3 +68,27 @@ class AudioExtraMissing(KubeAISpeechError):
 
 class AudioDecodeError(KubeAISpeechError):
     """A recording FFmpeg cannot read: corrupt, truncated, or not audio."""
+
+
+class EndpointRedirectError(KubeAIEndpointError):
+    """The endpoint answered with a redirect; redirects are never followed (the token and the
+    upload go only to the connection's host).
+
+    :param location: the ``Location`` it pointed at (``None`` when absent).
+    """
+
+    def __init__(self, message: str, *, http_status: int, location: str | None, attempts: int = 0) -> None:
+        super().__init__(message, http_status=http_status, attempts=attempts)
+        self.location = location
+
+
+class ResponseTooLargeError(KubeAIEndpointError):
+    """The answer is longer than the connection's ``max_response_bytes``."""
+
+
+class RequestDeadlineError(KubeAIEndpointError):
+    """One attempt took longer than the connection's ``total_timeout`` (upload, wait and answer)."""
+
+
+class AudioReadError(KubeAISpeechError):
+    """The audio could not be read while it was being uploaded (a storage backend's error)."""

@@ -4,6 +4,17 @@ Retries: connection errors, timeouts, truncated bodies and 500/502/503/504 are r
 exponential backoff and jitter (urllib3's ``Retry`` does the arithmetic and reads
 ``Retry-After``); other 4xx never are. The request body is rebuilt for every attempt, since a
 streamed upload cannot be rewound, which is why the loop is driven here rather than inside urllib3.
+
+What leaves and what is accepted:
+
+- The token (and URL credentials) go only to the connection's own origin (scheme, host, port);
+  redirects are never followed, and a redirect is a failure naming its Location.
+- Only a 200 whose body has the shape of the format asked for is a transcript
+  (:mod:`..transcription.answers`).
+- An answer is read as a stream and abandoned past ``max_response_bytes``; each attempt has an
+  overall deadline (``total_timeout``, by default derived from ``read_timeout`` and the upload's
+  size), checked while uploading and while reading.
+- Every error text is built here with the credentials redacted and control characters escaped.
 """
 
 from __future__ import annotations
@@ -18,10 +29,17 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from airflow_provider_kubeai_speech.exceptions import (
+    AudioReadError,
+    EndpointRedirectError,
     KubeAIEndpointError,
+    KubeAISpeechError,
     MalformedResponseError,
     ModelNotFoundError,
+    RequestDeadlineError,
+    ResponseTooLargeError,
 )
+from airflow_provider_kubeai_speech.hooks.connection import DEFAULT_MAX_RESPONSE_BYTES, credential_forms
+from airflow_provider_kubeai_speech.text_safety import printable, redact
 from airflow_provider_kubeai_speech.transcription.formats import RESPONSE_FORMATS
 
 if TYPE_CHECKING:
@@ -32,6 +50,9 @@ log = logging.getLogger(__name__)
 RETRY_STATUSES = frozenset({500, 502, 503, 504})
 MAX_RETRY_AFTER = 120.0
 _BODY_EXCERPT = 300
+_READ_BLOCK = 1 << 16
+#: The slowest upload the default deadline allows for (2 Mbit/s), on top of 2 x read_timeout.
+MIN_UPLOAD_BYTES_PER_SECOND = 256 * 1024
 
 #: Something the hook can upload: a local path, bytes, or a callable opening a fresh binary stream
 #: (ObjectStoragePath objects and other ``.open()``-able paths are accepted too).
@@ -91,6 +112,10 @@ class SpeechEndpointClient:
     :param read_timeout: seconds to wait for an answer (allow for a cold start).
     :param retry: retry settings.
     :param pool_size: pooled connections (at least the batch concurrency).
+    :param basic_auth: ``(user, password)`` for HTTP basic auth (never logged).
+    :param max_response_bytes: the longest answer read (decoded); longer is :class:`ResponseTooLargeError`.
+    :param total_timeout: seconds one attempt may take, upload and answer included; None:
+        ``connect_timeout + 2 * read_timeout`` plus one second per 256 KiB uploaded.
     """
 
     def __init__(
@@ -103,11 +128,21 @@ class SpeechEndpointClient:
         read_timeout: float = 600.0,
         retry: RetrySettings | None = None,
         pool_size: int = 16,
+        basic_auth: tuple[str, str] | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        total_timeout: float | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._token = token
+        # bytes: requests would encode str credentials as latin-1 and fail on anything else
+        self._basic_auth = tuple(part.encode("utf-8") for part in basic_auth) if basic_auth else None
+        self._secrets = credential_forms(token, basic_auth)
+        self._origin = origin(self.base_url)
         self.verify = verify
+        self._verify: bool | str = verify
         self.timeout = (connect_timeout, read_timeout)
+        self.max_response_bytes = max_response_bytes
+        self.total_timeout = total_timeout
         self.retry = retry or RetrySettings()
         self.pool_size = pool_size
         self._session: requests.Session | None = None
@@ -128,16 +163,43 @@ class SpeechEndpointClient:
                 adapter = HTTPAdapter(pool_connections=1, pool_maxsize=self.pool_size, max_retries=0)
                 session.mount("http://", adapter)
                 session.mount("https://", adapter)
-                session.verify = self.verify
+                session.verify = self._verify = self._effective_verify()
                 # Environment proxies are resolved once here: with trust_env on, requests re-reads
                 # the whole environment on every request (13 % of the client's CPU in a batch).
                 session.proxies = requests.utils.get_environ_proxies(self.base_url)
                 session.trust_env = False
                 session.headers["User-Agent"] = "airflow-provider-kubeai-speech"
-                if self._token:
-                    session.headers["Authorization"] = f"Bearer {self._token}"
                 self._session = session
             return self._session
+
+    def _effective_verify(self) -> bool | str:
+        """The connection's ``ca_bundle`` or ``verify_ssl=false`` first; with neither,
+        ``REQUESTS_CA_BUNDLE`` then ``CURL_CA_BUNDLE`` (as requests reads them); else certifi's CAs."""
+        if self.verify is not True:
+            return self.verify
+        for variable in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+            path = os.environ.get(variable)
+            if path:
+                if not os.path.exists(path):
+                    raise KubeAIEndpointError(
+                        self.clean(
+                            f"{variable}={path!r} (environment) does not exist on this worker. Fix: point it at a "
+                            "PEM file of CA certificates, unset it, or set the connection's ca_bundle extra (which wins)."
+                        )
+                    )
+                return path
+        return True
+
+    def clean(self, text: object) -> str:
+        """``text`` with this client's credentials redacted and control characters escaped."""
+        return printable(redact(str(text), self._secrets))
+
+    def _credentials_for(self, url: str) -> tuple[dict[str, str], Any]:
+        """The Authorization header and auth for ``url``: only for the connection's own origin."""
+        if origin(url) != self._origin:
+            return {}, None
+        headers = {"Authorization": f"Bearer {self._token}"} if self._token else {}
+        return headers, self._basic_auth
 
     def close(self) -> None:
         with self._session_lock:
@@ -157,18 +219,26 @@ class SpeechEndpointClient:
         method: str,
         path: str | None,
         *,
-        body: Callable[[], tuple[Any, dict[str, str]]] | None = None,
+        body: Callable[[Callable[[], None]], tuple[Any, dict[str, str]]] | None = None,
         what: str = "request",
         **kwargs: Any,
     ) -> tuple[requests.Response, int]:
-        """Send with retries; return the final response (any status) and the attempts made.
+        """Send with retries; return the final response (any status, read in full) and the attempts.
 
-        :param body: builds ``(data, headers)`` afresh for each attempt (streamed bodies are single-use).
-        :raises KubeAIEndpointError: when every attempt failed to get an answer.
+        Redirects are not followed: a 3xx comes back as it is. The token goes only to the
+        connection's origin (an absolute ``path`` elsewhere is sent without it).
+
+        :param body: builds ``(data, headers)`` afresh for each attempt (streamed bodies are
+            single-use), given a function to call before each block is sent (it raises at the deadline).
+        :raises KubeAIEndpointError: when every attempt failed to get an answer, the answer was too
+            long (:class:`ResponseTooLargeError`) or too slow (:class:`RequestDeadlineError`).
+        :raises AudioReadError: the upload's source failed while being read.
         """
         import requests
         from urllib3.exceptions import MaxRetryError
         from urllib3.util.retry import Retry
+
+        from airflow_provider_kubeai_speech.hooks.multipart import UploadAborted
 
         policy = Retry(
             total=self.retry.max_attempts - 1,
@@ -187,9 +257,15 @@ class SpeechEndpointClient:
             raise_on_redirect=False,
         )
         url = self.url(path)
+        what = self.clean(what)
+        session = self.session
         kwargs.setdefault("timeout", self.timeout)
         # Per request: a session's verify loses to REQUESTS_CA_BUNDLE in the environment.
-        kwargs.setdefault("verify", self.verify)
+        kwargs.setdefault("verify", self._verify)
+        kwargs["allow_redirects"] = False
+        kwargs["stream"] = True
+        auth_headers, auth = self._credentials_for(url)
+        kwargs.setdefault("auth", auth)
         fixed_data = kwargs.pop("data", None)
         extra_headers = dict(kwargs.pop("headers", None) or {})
         attempts = 0
@@ -197,17 +273,27 @@ class SpeechEndpointClient:
             attempts += 1
             self._check_stopping(what)
             _rewind(kwargs.get("files"))
-            data, headers = body() if body is not None else (fixed_data, {})
+            deadline = _Deadline(self, what, url, attempts)
+            data, headers = body(deadline.check_upload) if body is not None else (fixed_data, {})
+            deadline.upload = data
             try:
-                response = self.session.request(
-                    method, url, data=data, headers={**headers, **extra_headers}, **kwargs
+                response = session.request(
+                    method, url, data=data, headers={**auth_headers, **headers, **extra_headers}, **kwargs
                 )
-                response.content  # noqa: B018 - read now so a truncated body is retried like a dropped connection
+                self._read(response, deadline, what, url, attempts)
+            except UploadAborted as err:
+                _close(data)
+                reason = err.reason
+                if isinstance(reason, KubeAIEndpointError):
+                    reason.attempts = attempts
+                raise reason from None
             except requests.exceptions.SSLError as err:
                 _close(data)
                 raise KubeAIEndpointError(
-                    f"{what}: TLS verification of {url} failed: {_safe(err)}. Fix: put the CA that signed the "
-                    "endpoint's certificate in the connection's ca_bundle extra (verify_ssl=false turns checking off; not recommended)."
+                    self.clean(
+                        f"{what}: TLS verification of {url} failed: {_safe(err)}. Fix: put the CA that signed the "
+                        "endpoint's certificate in the connection's ca_bundle extra (verify_ssl=false turns checking off; not recommended)."
+                    )
                 ) from None
             except (
                 requests.ConnectionError,
@@ -220,7 +306,9 @@ class SpeechEndpointClient:
                     policy = policy.increment(method, url, error=err)
                 except MaxRetryError:
                     raise KubeAIEndpointError(
-                        f"{what}: no answer from {url} after {attempts} attempt(s): {type(err).__name__}: {_safe(err)}",
+                        self.clean(
+                            f"{what}: no answer from {url} after {attempts} attempt(s): {type(err).__name__}: {_safe(err)}"
+                        ),
                         retryable=True,
                         attempts=attempts,
                     ) from None
@@ -257,6 +345,70 @@ class SpeechEndpointClient:
                 continue
             return response, attempts
 
+    def allowed_seconds(self, uploaded: int) -> float:
+        """How long one attempt may take, having uploaded ``uploaded`` bytes so far."""
+        if self.total_timeout is not None:
+            return self.total_timeout
+        connect, read = self.timeout
+        return connect + 2 * read + uploaded / MIN_UPLOAD_BYTES_PER_SECOND
+
+    def _read(
+        self, response: requests.Response, deadline: _Deadline, what: str, url: str, attempts: int
+    ) -> None:
+        """Read the body in blocks, stopping at the size limit and at the deadline (an answer that
+        trickles never ends otherwise: each read returns before ``read_timeout``)."""
+        import requests
+        from urllib3.exceptions import DecodeError, ProtocolError, ReadTimeoutError, SSLError
+
+        limit = self.max_response_bytes
+        try:
+            announced = int(response.headers.get("Content-Length") or 0)
+        except ValueError:
+            announced = 0
+        blocks: list[bytes] = []
+        total = 0
+        try:
+            if announced > limit:
+                raise ResponseTooLargeError(
+                    self.clean(
+                        f"{what}: the answer from {url} announces {announced} bytes, more than max_response_bytes={limit}. "
+                        "Fix: raise max_response_bytes in the connection if such answers are expected."
+                    ),
+                    http_status=response.status_code,
+                    attempts=attempts,
+                )
+            while True:
+                deadline.check_answer()
+                try:
+                    block = response.raw.read1(_READ_BLOCK, decode_content=True)
+                except ProtocolError as err:
+                    raise requests.exceptions.ChunkedEncodingError(err) from None
+                except DecodeError as err:
+                    raise requests.exceptions.ContentDecodingError(err) from None
+                except ReadTimeoutError as err:
+                    raise requests.exceptions.ConnectionError(err) from None
+                except SSLError as err:
+                    raise requests.exceptions.SSLError(err) from None
+                if not block:
+                    break
+                total += len(block)
+                if total > limit:
+                    raise ResponseTooLargeError(
+                        self.clean(
+                            f"{what}: the answer from {url} is longer than max_response_bytes={limit}; stopped reading. "
+                            "Fix: raise max_response_bytes in the connection if such answers are expected."
+                        ),
+                        http_status=response.status_code,
+                        attempts=attempts,
+                    )
+                blocks.append(block)
+        except BaseException:
+            response.close()  # not given back to the pool: the rest of the body is still on the wire
+            raise
+        response._content = b"".join(blocks)
+        response._content_consumed = True  # type: ignore[attr-defined]
+        response.close()  # everything read: the connection goes back to the pool
+
     def _pause(self, seconds: float) -> None:
         if self.stopping.wait(max(0.0, seconds)):
             raise KubeAIEndpointError("stopped while waiting to retry (task killed)")
@@ -271,12 +423,18 @@ class SpeechEndpointClient:
         """Models KubeAI serves with that feature (KubeAI lists only TextGeneration by default)."""
         params = {"feature": feature} if feature else {}
         response, _ = self.request("GET", "models", params=params, what="list models")
-        _raise_for_status(response, "list models")
+        self._raise_for_status(response, "list models")
         try:
-            data = response.json()["data"]
+            data = response.json()["data"] if response.status_code == 200 else None
+            if not isinstance(data, list):
+                raise TypeError(data)
         except (ValueError, KeyError, TypeError):
             raise MalformedResponseError(
-                f"list models: {response.url} did not answer with a model list: {_excerpt(response)}"
+                self.clean(
+                    f"list models: {response.url} did not answer with a model list (HTTP {response.status_code}): "
+                    f"{self.excerpt(response)}"
+                ),
+                http_status=response.status_code,
             ) from None
         return list(data)
 
@@ -314,27 +472,112 @@ class SpeechEndpointClient:
         for key, value in (extra_fields or {}).items():
             values = value if isinstance(value, list | tuple) else [value]
             fields.extend((key, _field_text(v)) for v in values)
-        sent = [0]
-
-        def body() -> tuple[Any, dict[str, str]]:
-            from requests_toolbelt import MultipartEncoder
-
-            stream = opener()
-            encoder = MultipartEncoder(fields=[*fields, ("file", (name, stream, _audio_type(name)))])
-            sent[0] = encoder.len
-            return encoder, {"Content-Type": encoder.content_type}
-
+        uploads: list[Any] = []
         what = f"transcribe {name!r} with model {model!r}"
+
+        def read_error(err: BaseException) -> Exception:
+            return AudioReadError(
+                self.clean(f"{what}: reading the audio failed: {type(err).__name__}: {_safe(err)}")
+            )
+
+        def body(check: Callable[[], None]) -> tuple[Any, dict[str, str]]:
+            from airflow_provider_kubeai_speech.hooks.multipart import MultipartBody
+
+            try:
+                stream = opener()
+            except (OSError, KubeAISpeechError):
+                raise
+            except Exception as err:  # a storage backend's own error type
+                raise read_error(err) from err
+            upload = MultipartBody(
+                fields, "file", name, _audio_type(name), stream, check=check, read_error=read_error
+            )
+            uploads.append(upload)
+            return upload, {"Content-Type": upload.content_type}
+
         started = time.monotonic()
         response, attempts = self.request("POST", "audio/transcriptions", body=body, what=what)
         try:
-            _raise_for_status(response, what, model=model)
-            result = parse_transcription(response, response_format, what)
+            self._raise_for_status(response, what, model=model)
+            result = self.parse_transcription(response, response_format, what)
         except (KubeAIEndpointError, ModelNotFoundError) as err:
             err.attempts = attempts  # type: ignore[union-attr]
             raise
-        result.attempts, result.bytes_sent, result.seconds = attempts, sent[0], time.monotonic() - started
+        sent = uploads[-1].sent if uploads else 0
+        result.attempts, result.bytes_sent, result.seconds = attempts, sent, time.monotonic() - started
         return result
+
+    def parse_transcription(
+        self, response: requests.Response, response_format: str, what: str
+    ) -> TranscriptionResult:
+        """The transcript in a 200 answer whose body has the shape of ``response_format``.
+
+        :raises MalformedResponseError: any other status below 300, or a body that is not a
+            transcript in that format (an HTML page, a JSON error, cues that do not parse...).
+        """
+        from airflow_provider_kubeai_speech.transcription.answers import NotATranscript, parse_transcript
+
+        status = response.status_code
+        if status != 200:
+            raise MalformedResponseError(
+                self.clean(
+                    f"{what}: HTTP {status} is not a transcript (only 200 with a {response_format} body is): "
+                    f"{self.excerpt(response)}"
+                ),
+                http_status=status,
+            )
+        content_type = response.headers.get("Content-Type", "")
+        content = response.content.decode(response.encoding or "utf-8", "replace")
+        try:
+            data = parse_transcript(response_format, content, content_type)
+        except NotATranscript as err:
+            raise MalformedResponseError(
+                self.clean(f"{what}: {err}: {self.excerpt(response)}"), http_status=status
+            ) from None
+        return TranscriptionResult(content=content, response_format=response_format, data=data)
+
+    def _raise_for_status(self, response: requests.Response, what: str, model: str | None = None) -> None:
+        status = response.status_code
+        if 300 <= status < 400:
+            location = response.headers.get("Location")
+            where = f"to {self.clean(location)!r}" if location else "without a Location"
+            raise EndpointRedirectError(
+                self.clean(
+                    f"{what}: HTTP {status}, a redirect {where}: redirects are never followed (the token and the "
+                    f"upload go only to {self.base_url}). Fix: set the connection's host to the URL that answers "
+                    "directly."
+                ),
+                http_status=status,
+                location=self.clean(location) if location else None,
+            )
+        if status < 400:
+            return
+        detail = self.excerpt(response)
+        if status == 404 and model is not None:
+            raise ModelNotFoundError(
+                self.clean(
+                    f"{what}: KubeAI has no model {model!r} (HTTP 404: {detail}). Fix: check model_name, that the Model "
+                    "exists in KubeAI's own namespace, and that it has the SpeechToText feature."
+                )
+            )
+        if status in (401, 403):
+            raise KubeAIEndpointError(
+                self.clean(
+                    f"{what}: HTTP {status} from KubeAI's endpoint: {detail}. Fix: check the connection's password (the bearer token of the gateway in front of KubeAI)."
+                ),
+                http_status=status,
+            )
+        retryable = status in RETRY_STATUSES or status == 429
+        note = " after retries" if status in RETRY_STATUSES else ""
+        raise KubeAIEndpointError(
+            self.clean(f"{what}: HTTP {status}{note}: {detail}"), http_status=status, retryable=retryable
+        )
+
+    def excerpt(self, response: requests.Response) -> str:
+        """The start of the body, on one line, credentials redacted, control characters escaped."""
+        text = response.content[: _BODY_EXCERPT * 4].decode("utf-8", "replace")
+        text = printable(" ".join(redact(text, self._secrets).split()))
+        return (text[:_BODY_EXCERPT] + "...") if len(text) > _BODY_EXCERPT else (text or "<empty body>")
 
 
 def audio_opener(audio: AudioSource, filename: str | None = None) -> tuple[Callable[[], BinaryIO], str]:
@@ -355,66 +598,7 @@ def audio_opener(audio: AudioSource, filename: str | None = None) -> tuple[Calla
     return (lambda: open(path, "rb")), filename or os.path.basename(path)
 
 
-def parse_transcription(response: requests.Response, response_format: str, what: str) -> TranscriptionResult:
-    """Check a 200 answer's body against the format asked for."""
-    content_type = response.headers.get("Content-Type", "")
-    content = response.content.decode(response.encoding or "utf-8", "replace")
-    if response_format in ("json", "verbose_json"):
-        try:
-            data = response.json()
-        except ValueError:
-            raise MalformedResponseError(
-                f"{what}: expected JSON ({response_format}) but got {content_type or 'no content type'}: {_excerpt(response)}",
-                http_status=200,
-            ) from None
-        if not isinstance(data, dict) or not isinstance(data.get("text"), str):
-            raise MalformedResponseError(
-                f"{what}: the JSON answer has no 'text' string: {_excerpt(response)}", http_status=200
-            )
-        if response_format == "verbose_json" and not isinstance(data.get("segments", []), list):
-            raise MalformedResponseError(
-                f"{what}: verbose_json without a segments list: {_excerpt(response)}", http_status=200
-            )
-        return TranscriptionResult(content=content, response_format=response_format, data=data)
-    if content_type.startswith("application/json") and content.lstrip().startswith("{"):
-        raise MalformedResponseError(
-            f"{what}: asked for {response_format} but got JSON: {_excerpt(response)}", http_status=200
-        )
-    if response_format == "vtt" and content and not content.startswith("WEBVTT"):
-        raise MalformedResponseError(
-            f"{what}: a vtt answer must start with 'WEBVTT': {_excerpt(response)}", http_status=200
-        )
-    return TranscriptionResult(content=content, response_format=response_format)
-
-
-def _raise_for_status(response: requests.Response, what: str, model: str | None = None) -> None:
-    status = response.status_code
-    if status < 400:
-        return
-    detail = _excerpt(response)
-    if status == 404 and model is not None:
-        raise ModelNotFoundError(
-            f"{what}: KubeAI has no model {model!r} (HTTP 404: {detail}). Fix: check model_name, that the Model "
-            "exists in KubeAI's own namespace, and that it has the SpeechToText feature."
-        )
-    if status in (401, 403):
-        raise KubeAIEndpointError(
-            f"{what}: HTTP {status} from KubeAI's endpoint: {detail}. Fix: check the connection's password (the bearer token of the gateway in front of KubeAI).",
-            http_status=status,
-        )
-    retryable = status in RETRY_STATUSES or status == 429
-    note = " after retries" if status in RETRY_STATUSES else ""
-    raise KubeAIEndpointError(
-        f"{what}: HTTP {status}{note}: {detail}", http_status=status, retryable=retryable
-    )
-
-
-def _excerpt(response: requests.Response) -> str:
-    text = response.content[: _BODY_EXCERPT * 4].decode("utf-8", "replace").strip().replace("\n", " ")
-    return (text[:_BODY_EXCERPT] + "...") if len(text) > _BODY_EXCERPT else (text or "<empty body>")
-
-
-def _safe(err: Exception) -> str:
+def _safe(err: BaseException) -> str:
     return str(err)[:_BODY_EXCERPT]
 
 
@@ -428,10 +612,61 @@ def _rewind(files: Any) -> None:
 
 
 def _close(data: Any) -> None:
-    fields = getattr(data, "fields", None)
-    for _, value in fields or ():
-        if isinstance(value, tuple) and len(value) > 1 and hasattr(value[1], "close"):
-            value[1].close()
+    from airflow_provider_kubeai_speech.hooks.multipart import MultipartBody
+
+    if isinstance(data, MultipartBody):
+        data.close()
+
+
+def origin(url: str) -> tuple[str, str, int | None]:
+    """``(scheme, host, port)`` of ``url``, the port filled in for http and https."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return scheme, (parts.hostname or "").lower(), port or {"http": 80, "https": 443}.get(scheme)
+
+
+class _Deadline:
+    """The overall time limit of one attempt, checked while uploading and while reading the answer."""
+
+    def __init__(self, client: SpeechEndpointClient, what: str, url: str, attempt: int) -> None:
+        self.client, self.what, self.url, self.attempt = client, what, url, attempt
+        self.started = time.monotonic()
+        self.upload: Any = None
+
+    def _uploaded(self) -> int:
+        return int(getattr(self.upload, "sent", 0) or 0)
+
+    def _error(self, during: str) -> RequestDeadlineError:
+        allowed = self.client.allowed_seconds(self._uploaded())
+        setting = (
+            f"total_timeout={self.client.total_timeout:g}"
+            if self.client.total_timeout is not None
+            else f"the default total_timeout of connect_timeout + 2 x read_timeout + 1 s per 256 KiB uploaded ({allowed:.0f} s)"
+        )
+        return RequestDeadlineError(
+            self.client.clean(
+                f"{self.what}: attempt {self.attempt} took longer than {setting} ({during}, "
+                f"{time.monotonic() - self.started:.1f} s). Fix: raise total_timeout in the connection if this endpoint "
+                "is expected to be that slow."
+            ),
+            attempts=self.attempt,
+        )
+
+    def check_upload(self) -> None:
+        from airflow_provider_kubeai_speech.hooks.multipart import UploadAborted
+
+        if time.monotonic() - self.started > self.client.allowed_seconds(self._uploaded()):
+            raise UploadAborted(self._error("while uploading"))
+
+    def check_answer(self) -> None:
+        if time.monotonic() - self.started > self.client.allowed_seconds(self._uploaded()):
+            raise self._error("while reading the answer")
 
 
 def _field_text(value: Any) -> str:

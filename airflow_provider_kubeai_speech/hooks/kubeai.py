@@ -39,6 +39,11 @@ class KubeAISpeechHook(BaseHook):
     :param namespace: KubeAI's namespace; overrides the connection's ``namespace`` extra.
     :param retry: endpoint retry settings (attempts, backoff).
     :param pool_size: pooled HTTP connections (at least the batch concurrency).
+    :param max_response_bytes: the longest answer read from the endpoint; overrides the
+        connection's ``max_response_bytes`` extra (default 64 MiB).
+    :param total_timeout: seconds one request attempt may take, upload and answer included;
+        overrides the connection's ``total_timeout`` extra (default: ``connect_timeout +
+        2 * read_timeout`` plus one second per 256 KiB uploaded).
     """
 
     conn_name_attr = "kubeai_conn_id"
@@ -53,24 +58,40 @@ class KubeAISpeechHook(BaseHook):
         namespace: str | None = None,
         retry: RetrySettings | None = None,
         pool_size: int = 16,
+        max_response_bytes: int | None = None,
+        total_timeout: float | None = None,
     ) -> None:
         super().__init__()
         self.kubeai_conn_id = kubeai_conn_id
         self._namespace = namespace
         self._retry = retry
         self._pool_size = pool_size
+        self._max_response_bytes = max_response_bytes
+        self._total_timeout = total_timeout
 
     # -- connection --------------------------------------------------------------------------
 
     @cached_property
     def config(self) -> KubeAIConnectionConfig:
-        """The connection's settings (the token is registered with Airflow's secrets masker)."""
+        """The connection's settings (the token and any URL credentials are registered with
+        Airflow's secrets masker, in every form they could be seen in)."""
         from airflow.providers.common.compat.sdk import mask_secret
 
+        from airflow_provider_kubeai_speech.hooks.connection import (
+            credential_forms,
+            response_limit,
+            url_credentials,
+        )
+
         conn = self.get_connection(self.kubeai_conn_id)
-        if conn.password:
-            mask_secret(conn.password)
-        extra = conn.extra_dejson if conn.extra else {}
+        # before anything is parsed: an error about the connection must not show them either
+        for secret in credential_forms(conn.password, url_credentials(conn.host)):
+            mask_secret(secret)
+        extra = dict(conn.extra_dejson if conn.extra else {})
+        if self._max_response_bytes is not None:
+            extra["max_response_bytes"] = response_limit(self.kubeai_conn_id, self._max_response_bytes)
+        if self._total_timeout is not None:
+            extra["total_timeout"] = self._total_timeout
         return KubeAIConnectionConfig.from_connection(
             self.kubeai_conn_id, conn.host, conn.schema, conn.port, conn.password, extra
         )
@@ -297,6 +318,9 @@ class KubeAISpeechHook(BaseHook):
             read_timeout=cfg.read_timeout,
             retry=self._retry,
             pool_size=self._pool_size,
+            basic_auth=cfg.basic_auth,
+            max_response_bytes=cfg.max_response_bytes,
+            total_timeout=cfg.total_timeout,
         )
 
     def list_models(self, feature: str | None = "SpeechToText") -> list[dict[str, Any]]:
@@ -413,6 +437,9 @@ class KubeAISpeechHook(BaseHook):
 
         Unlike the seed platform, the default is ``POST audio/transcriptions`` (the speech API),
         and an upload is never sent as GET. ``model`` is added to the form or JSON body when absent.
+        Redirects are not followed (a 3xx is returned as it is), the answer is read in full within
+        the size limit and the deadline, and the connection's token goes only to its own origin:
+        an absolute ``url`` to another host is sent without it.
 
         :param url: path relative to the base URL (e.g. ``"audio/transcriptions"``) or absolute.
         :param kwargs: passed to ``requests`` (``files``, ``data``, ``json``, ``params``, ``timeout``).
@@ -451,14 +478,22 @@ class KubeAISpeechHook(BaseHook):
             results.append(f"Kubernetes API: ok ({count} Model(s) in namespace {self.namespace!r})")
         except Exception as err:
             ok = False
-            results.append(f"Kubernetes API: failed: {err}")
+            results.append(f"Kubernetes API: failed: {self._clean(err)}")
         try:
             served = self.list_models()
             results.append(f"KubeAI endpoint: ok ({len(served)} speech model(s) at {self.base_url})")
         except Exception as err:
             ok = False
-            results.append(f"KubeAI endpoint: failed: {err}")
+            results.append(f"KubeAI endpoint: failed: {self._clean(err)}")
         return ok, "; ".join(results)
+
+    def _clean(self, err: object) -> str:
+        from airflow_provider_kubeai_speech.text_safety import printable
+
+        try:
+            return self.endpoint.clean(err)
+        except Exception:  # the connection itself is what failed
+            return printable(err)
 
     def close(self) -> None:
         """Release pooled connections (endpoint session and Kubernetes API client) now, not at garbage collection."""

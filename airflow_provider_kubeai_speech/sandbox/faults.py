@@ -20,6 +20,12 @@ class Faults:
     :param watch_max_seconds: close every watch stream after this long (0 = never).
     :param watch_gone_rate: watches that start with resourceVersion answered 410 Gone.
     :param slow_start: extra seconds before a new pod becomes Ready.
+    :param canned_answer: when set, every transcription (its upload read in full) is answered
+        with this instead of a transcript, as a misbehaving gateway or proxy would: ``status``
+        (default 200), ``content_type``, ``headers`` (e.g. ``{"Location": ...}``), ``body`` (text),
+        ``repeat`` (the body sent that many times, never held whole), ``chunked`` (no
+        Content-Length), ``bytes_per_second`` (a trickle), ``echo_headers`` (the request's headers
+        appended to the body, as some error pages do).
     """
 
     status_rates: dict[str, float] = field(default_factory=dict)
@@ -30,6 +36,7 @@ class Faults:
     watch_max_seconds: float = 0.0
     watch_gone_rate: float = 0.0
     slow_start: float = 0.0
+    canned_answer: dict[str, Any] = field(default_factory=dict)
 
 
 class FaultInjector:

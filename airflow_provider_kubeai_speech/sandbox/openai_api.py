@@ -136,6 +136,9 @@ class KubeAIHandler(BaseHandler):
                 if fault in (429, 503) and sandbox.faults.faults.retry_after:
                     headers["Retry-After"] = str(sandbox.faults.faults.retry_after)
                 return str(fault), received, None, error(fault, f"injected fault: {fault}", headers)
+            canned = sandbox.faults.faults.canned_answer
+            if canned:
+                return "canned", received, None, lambda: self._send_canned(canned)
             model = fields.get("model", "")
             if upload is None or not model:
                 raise _BadRequest("multipart form needs a 'file' part and a 'model' field")
@@ -256,6 +259,40 @@ class KubeAIHandler(BaseHandler):
             self.send_bytes(200, to_srt(result.segments).encode(), content_type)
         else:
             self.send_bytes(200, to_vtt(result.segments).encode(), content_type)
+
+    def _send_canned(self, answer: dict[str, Any]) -> None:
+        status = int(answer.get("status", 200))
+        body = str(answer.get("body", "")).encode()
+        if answer.get("echo_headers"):
+            body += "".join(f"\n{key}: {value}" for key, value in self.headers.items()).encode()
+        repeat = int(answer.get("repeat", 1))
+        rate = float(answer.get("bytes_per_second", 0))
+        chunked = bool(answer.get("chunked"))
+        has_body = status >= 200 and status not in (204, 304)
+        self.send_response(status)
+        if "content_type" in answer:
+            self.send_header("Content-Type", str(answer["content_type"]))
+        for key, value in dict(answer.get("headers") or {}).items():
+            self.send_header(str(key), str(value))
+        if has_body:
+            if chunked:
+                self.send_header("Transfer-Encoding", "chunked")
+            else:
+                self.send_header("Content-Length", str(len(body) * repeat))
+        self.end_headers()
+        if not has_body:
+            return
+        write = self.write_chunk if chunked else self.wfile.write
+        for _ in range(repeat):
+            if rate > 0:
+                for index in range(len(body)):
+                    write(body[index : index + 1])
+                    self.wfile.flush()
+                    time.sleep(1 / rate)
+            elif body:
+                write(body)
+        if chunked:
+            self.end_chunked()
 
     # -- admin -------------------------------------------------------------------------------
 

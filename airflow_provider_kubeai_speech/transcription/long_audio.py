@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from airflow_provider_kubeai_speech.exceptions import AudioDecodeError, AudioExtraMissing, KubeAISpeechError
+from airflow_provider_kubeai_speech.text_safety import printable
+from airflow_provider_kubeai_speech.transcription.answers import NotATranscript, check_timed_parts
 from airflow_provider_kubeai_speech.transcription.decode import (
     INSTALL_HINT,
     SAMPLE_RATE,
@@ -29,7 +31,7 @@ from airflow_provider_kubeai_speech.transcription.decode import (
     probe,
 )
 from airflow_provider_kubeai_speech.transcription.splitter import Piece, PieceSplitter, piece_opener
-from airflow_provider_kubeai_speech.transcription.stitch import render, stitch
+from airflow_provider_kubeai_speech.transcription.stitch import MalformedPieceError, render, stitch
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
@@ -205,7 +207,7 @@ class LongRecording:
         if self.cache is not None:
             self.cache.open()
             cached = self.cache.everything()
-            if cached is not None:
+            if cached is not None and all(_usable(record) for _, record in cached[0]):
                 outcomes = [
                     PieceOutcome(piece, record["result"], record.get("attempts", 0), cached=True)
                     for piece, record in cached[0]
@@ -224,8 +226,15 @@ class LongRecording:
         started: float,
     ) -> LongTranscript:
         duration = samples / SAMPLE_RATE
-        transcript = stitch([(o.piece, o.result) for o in outcomes], duration)
-        content, data = render(transcript, response_format, granularities)
+        try:
+            transcript = stitch([(o.piece, o.result) for o in outcomes], duration)
+            content, data = render(transcript, response_format, granularities)
+        except MalformedPieceError as err:
+            raise MalformedPieceError(f"{printable(self.what)}: {err}") from None
+        except (KeyError, TypeError, ValueError, AttributeError) as err:  # what no check foresaw
+            raise MalformedPieceError(
+                f"{printable(self.what)}: the pieces' transcripts cannot be stitched: {type(err).__name__}: {err}"
+            ) from None
         return LongTranscript(
             content=content,
             data=data,
@@ -262,7 +271,7 @@ class LongRecording:
                     for piece in ready:
                         pieces.append(piece)
                         record = self.cache.get(piece) if self.cache is not None else None
-                        if record is not None:
+                        if record is not None and _usable(record):
                             outcomes[piece.index] = PieceOutcome(
                                 piece, record["result"], record.get("attempts", 0), cached=True
                             )
@@ -301,6 +310,11 @@ class LongRecording:
             self._piece_failed.set()
             raise
         data = result.data or {}
+        try:
+            check_timed_parts(data)
+        except NotATranscript as err:
+            self._piece_failed.set()
+            raise MalformedPieceError(f"the answer is not usable: {err}") from None
         if self.cache is not None:
             self.cache.put(piece, data, result.attempts)
         with self._count_lock:
@@ -359,6 +373,15 @@ def _decoded(opener: Callable[[], BinaryIO], what: str) -> Iterator[bytes]:
         yield from pcm_blocks(opener, what)
     except DecodeError as err:
         raise AudioDecodeError(str(err)) from None
+
+
+def _usable(record: dict[str, Any]) -> bool:
+    """A cached piece result worth reusing (one written by hand or by an older version may not be)."""
+    try:
+        check_timed_parts(record.get("result"))
+    except NotATranscript:
+        return False
+    return True
 
 
 def _piece_by_index(pieces: list[Piece], index: int) -> Piece:

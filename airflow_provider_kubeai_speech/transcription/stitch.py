@@ -14,6 +14,8 @@ import json
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_kubeai_speech.exceptions import KubeAISpeechError
+from airflow_provider_kubeai_speech.transcription.answers import NotATranscript, check_timed_parts
 from airflow_provider_kubeai_speech.transcription.formats import to_srt, to_vtt
 
 if TYPE_CHECKING:
@@ -22,6 +24,10 @@ if TYPE_CHECKING:
     from airflow_provider_kubeai_speech.transcription.splitter import Piece
 
 _EPSILON = 1e-6
+
+
+class MalformedPieceError(KubeAISpeechError):
+    """A piece's result is not a usable ``verbose_json`` transcript (from the endpoint or the cache)."""
 
 
 def _middle(item: Mapping[str, Any]) -> float:
@@ -74,7 +80,15 @@ def _word_text(word: Mapping[str, Any], index: int) -> str:
 
 
 def stitch(pieces: Sequence[tuple[Piece, Mapping[str, Any]]], duration: float) -> dict[str, Any]:
-    """One ``verbose_json`` transcript from the pieces' ``verbose_json`` results, in order."""
+    """One ``verbose_json`` transcript from the pieces' ``verbose_json`` results, in order.
+
+    :raises MalformedPieceError: a result without text, segments and words of finite times.
+    """
+    for piece, result in pieces:
+        try:
+            check_timed_parts(result)
+        except NotATranscript as err:
+            raise MalformedPieceError(f"piece {piece.index + 1}: {err}") from None
     segments: list[dict[str, Any]] = []
     words: list[dict[str, Any]] = []
     languages: Counter[str] = Counter()

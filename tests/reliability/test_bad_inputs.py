@@ -175,6 +175,13 @@ CONNECTION_CASES: list[tuple[str, dict[str, Any], str]] = [
     ("verify maybe", {"extra": {"verify_ssl": "maybe"}}, "verify_ssl='maybe' is not a boolean"),
     ("nothing listening", {"host": "http://127.0.0.1:9"}, "no answer from http://127.0.0.1:9/openai/v1"),
     ("wrong gateway token", {"password": "wrong-token"}, "HTTP 401"),
+    ("verify_ssl a list", {"extra": {"verify_ssl": []}}, "verify_ssl=[] is not a boolean"),
+    (
+        "token over plain http to a remote host",
+        {"host": "http://gateway.example.com", "password": "right-token"},
+        "in cleartext to 'http://gateway.example.com/openai/v1'",
+    ),
+    ("zero max_response_bytes", {"extra": {"max_response_bytes": 0}}, "max_response_bytes=0"),
     (
         "missing CA bundle file",
         {"host": "https://127.0.0.1:9", "extra": {"ca_bundle": "/nonexistent/ca.pem"}},
@@ -257,6 +264,19 @@ ANSWER_CASES: list[tuple[str, Callable[..., None], str, str]] = [
         "vtt",
         "must start with 'WEBVTT'",
     ),
+    (
+        "204 instead of a transcript",
+        _answer_with(204, b"", "text/plain"),
+        "text",
+        "HTTP 204 is not a transcript",
+    ),
+    (
+        "login page for text",
+        _answer_with(200, b"<!DOCTYPE html><html>Sign in</html>", "text/html"),
+        "text",
+        "an HTML page",
+    ),
+    ("redirect", _answer_with(302, b"", "text/plain"), "srt", "a redirect without a Location"),
     (
         "truncated body",
         _answer_with(200, b'{"text": "hal', "application/json", length=400),

@@ -38,7 +38,7 @@ def test_bad_hosts(host: str | None, message: str) -> None:
 
 
 def test_defaults_and_prefixed_extras() -> None:
-    cfg = KubeAIConnectionConfig.from_connection("c", "http://k", None, None, "tok", {})
+    cfg = KubeAIConnectionConfig.from_connection("c", "https://k", None, None, "tok", {})
     assert (cfg.namespace, cfg.kubernetes_conn_id, cfg.verify, cfg.connect_timeout, cfg.read_timeout) == (
         "kubeai",
         "kubernetes_default",
@@ -55,12 +55,12 @@ def test_defaults_and_prefixed_extras() -> None:
         {"extra__kubeai_speech__namespace": "ai", "verify_ssl": "false", "read_timeout": "30"},
     )
     assert (cfg.namespace, cfg.verify, cfg.read_timeout, cfg.token) == ("ai", False, 30.0, None)
-    cfg = KubeAIConnectionConfig.from_connection("c", "http://k", None, None, None, {"ca_bundle": __file__})
+    cfg = KubeAIConnectionConfig.from_connection("c", "https://k", None, None, None, {"ca_bundle": __file__})
     assert cfg.verify == __file__
 
 
 def test_the_token_never_shows_in_repr() -> None:
-    cfg = KubeAIConnectionConfig.from_connection("c", "http://k", None, None, "s3cr3t-token", {})
+    cfg = KubeAIConnectionConfig.from_connection("c", "https://k", None, None, "s3cr3t-token", {})
     assert "s3cr3t-token" not in repr(cfg) and "s3cr3t-token" not in str(cfg)
 
 
