@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
-import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -33,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_kubeai_speech.exceptions import KubeAISpeechError
+from airflow_provider_kubeai_speech.text_safety import printable
 from airflow_provider_kubeai_speech.transcription.manifest import (
     FileResult,
     ManifestWriter,
@@ -408,7 +408,7 @@ class BatchTranscriber:
             with self._lock:
                 if self._output_failure is None:
                     self._output_failure = failure
-                    self.log.error("The output failed, no more files are sent: %s", _printable(str(failure)))
+                    self.log.error("The output failed, no more files are sent: %s", printable(str(failure)))
             self.stop.set()  # pieces of long recordings in flight stop too
 
     def _guarded(self, write: Callable[..., None], *args: Any) -> None:
@@ -562,7 +562,7 @@ class BatchTranscriber:
         self, summary: BatchSummary, budget: int, total: int, *, before_start: bool = False
     ) -> str:
         failures = summary.failures
-        lines = [f"  - {_printable(r.input)}: {_printable(str(r.error))}" for r in failures[:FAILURES_SHOWN]]
+        lines = [f"  - {printable(r.input)}: {printable(str(r.error))}" for r in failures[:FAILURES_SHOWN]]
         if len(failures) > FAILURES_SHOWN:
             lines.append(f"  ... and {len(failures) - FAILURES_SHOWN} more (see {summary.manifest_uri})")
         if before_start:
@@ -596,23 +596,14 @@ class BatchTranscriber:
             else f"{unrecorded} record(s) could not be written to the manifest {summary.manifest_uri}"
         )
         head = (
-            f"Batch stopped, the output failed: {_printable(str(self._output_failure))}\n"
+            f"Batch stopped, the output failed: {printable(str(self._output_failure))}\n"
             f"{ok} transcript(s) were written and {summary.count('skipped')} already existed ({recorded}); "
             f"{failed} failed and {not_started} of {total} were not sent. After fixing the output, "
             "a rerun with skip_existing=True sends only the rest."
         )
         failures = summary.failures
-        lines = [f"  - {_printable(r.input)}: {_printable(str(r.error))}" for r in failures[:FAILURES_SHOWN]]
+        lines = [f"  - {printable(r.input)}: {printable(str(r.error))}" for r in failures[:FAILURES_SHOWN]]
         return "\n".join([head, *lines])
-
-
-_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-
-
-def _printable(text: str) -> str:
-    """``text`` with control characters (CR, LF, ESC, C1, U+2028/2029) escaped as ``repr`` does,
-    so a file name or an error body cannot forge log lines or colour a terminal."""
-    return _CONTROLS.sub(lambda match: repr(match.group())[1:-1], text)
 
 
 #: Speech is not stored below 4 kbit/s: a file smaller than this many bytes per second of

@@ -638,3 +638,18 @@ def test_an_output_failure_while_pieces_are_kept_stops_sending_pieces(
         )
     assert sandbox.stats.snapshot()["transcriptions"] <= 3  # not the 8 pieces
     hook.close()
+
+
+def test_a_failure_message_cannot_forge_log_lines(tmp_path: Path) -> None:
+    """Issue 14.5: names with newlines and errors with CR or ANSI escapes are escaped in BatchFailed."""
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    forged = inputs / "call\nERROR forged\x1b[2K.wav"
+    forged.write_bytes(b"not audio at all, just text")
+    fake = FakeKubeAI()
+    with pytest.raises(KubeAISpeechError) as caught:
+        batch(tmp_path / "out", fake).run(resolve_inputs(str(inputs)))
+    message = str(caught.value)
+    assert fake.calls == 0
+    assert "\x1b" not in message and "\nERROR forged" not in message
+    assert "call\\nERROR forged\\x1b[2K.wav" in message
