@@ -274,7 +274,10 @@ class SpeechEndpointClient:
             self._check_stopping(what)
             _rewind(kwargs.get("files"))
             deadline = _Deadline(self, what, url, attempts)
-            data, headers = body(deadline.check_upload) if body is not None else (fixed_data, {})
+            try:
+                data, headers = body(deadline.check_upload) if body is not None else (fixed_data, {})
+            except UploadAborted as err:  # a stream of unknown length is spooled while the body is built
+                raise _reason(err, attempts) from None
             deadline.upload = data
             try:
                 response = session.request(
@@ -283,10 +286,7 @@ class SpeechEndpointClient:
                 self._read(response, deadline, what, url, attempts)
             except UploadAborted as err:
                 _close(data)
-                reason = err.reason
-                if isinstance(reason, KubeAIEndpointError):
-                    reason.attempts = attempts
-                raise reason from None
+                raise _reason(err, attempts) from None
             except requests.exceptions.SSLError as err:
                 _close(data)
                 raise KubeAIEndpointError(
@@ -481,7 +481,7 @@ class SpeechEndpointClient:
             )
 
         def body(check: Callable[[], None]) -> tuple[Any, dict[str, str]]:
-            from airflow_provider_kubeai_speech.hooks.multipart import MultipartBody
+            from airflow_provider_kubeai_speech.hooks.multipart import MultipartUpload
 
             try:
                 stream = opener()
@@ -489,7 +489,7 @@ class SpeechEndpointClient:
                 raise
             except Exception as err:  # a storage backend's own error type
                 raise read_error(err) from err
-            upload = MultipartBody(
+            upload = MultipartUpload(
                 fields, "file", name, _audio_type(name), stream, check=check, read_error=read_error
             )
             uploads.append(upload)
@@ -612,10 +612,18 @@ def _rewind(files: Any) -> None:
 
 
 def _close(data: Any) -> None:
-    from airflow_provider_kubeai_speech.hooks.multipart import MultipartBody
+    from airflow_provider_kubeai_speech.hooks.multipart import MultipartUpload
 
-    if isinstance(data, MultipartBody):
+    if isinstance(data, MultipartUpload):
         data.close()
+
+
+def _reason(aborted: Any, attempts: int) -> Exception:
+    """The provider error an :class:`~.multipart.UploadAborted` carries, with the attempts made."""
+    reason: Exception = aborted.reason
+    if isinstance(reason, KubeAIEndpointError):
+        reason.attempts = attempts
+    return reason
 
 
 def origin(url: str) -> tuple[str, str, int | None]:

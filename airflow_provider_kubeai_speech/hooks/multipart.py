@@ -1,26 +1,38 @@
-"""A multipart/form-data body streamed from any readable binary file object, in one pass.
+"""The upload's multipart body: requests-toolbelt's streaming encoder over a small audio reader.
 
-requests-toolbelt's encoder must know the file's length from ``__len__``, ``len``, ``fileno`` or
-``getvalue``, which an fsspec/s3fs file has none of. Here the length comes from ``seek``/``tell``
-or a ``size`` attribute when the object has them (then the body has a Content-Length), and the
-body is sent with chunked transfer encoding when it has neither. The file is read in blocks as
-the socket takes them, so memory does not grow with its size.
+requests-toolbelt's ``MultipartEncoder`` streams the body and gives it a Content-Length, but it
+sizes a file part by ``__len__``, ``len``, ``fileno`` or ``getvalue``, which an fsspec/s3fs file
+has none of (``TypeError: unsupported operand type(s) for -: 'NoneType' and 'int'``), and an error
+raised while it reads the file would reach requests as a broken connection. :class:`AudioReader`
+is what the encoder reads instead of the file object. It
 
-Part headers are rendered by urllib3 (``RequestField``), as requests itself does for ``files=``.
+- tells the encoder the bytes left as ``len`` (from ``seek``/``tell`` or the file's ``size``),
+- calls the attempt's deadline check before every read,
+- turns an exception raised by the stream's ``read`` (a storage error) into :class:`UploadAborted`,
+  which the endpoint client unwraps into the provider's error, and
+- closes the stream once its last byte is read.
+
+A stream whose length cannot be known (no ``seek``/``tell``, no ``size``: a pipe, a socket) is
+first copied once, in 64 KiB blocks, to a temporary file (``tempfile.SpooledTemporaryFile``: the
+first MiB in memory, the rest on disk in ``TMPDIR``), so the encoder has a length and the body a
+Content-Length; the deadline and the read errors apply while copying too. Memory does not grow with
+the file's size either way, and the source is read once.
 """
 
 from __future__ import annotations
 
 import contextlib
-import uuid
+import tempfile
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from urllib3.fields import RequestField
+from requests_toolbelt import MultipartEncoder, MultipartEncoderMonitor
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Sequence
+    from collections.abc import Callable, Sequence
 
 BLOCK = 1 << 16
+#: How much of a stream of unknown length is spooled in memory before the spool moves to disk.
+SPOOL_IN_MEMORY = 1 << 20
 
 
 class UploadAborted(Exception):
@@ -64,20 +76,80 @@ def remaining_length(stream: Any) -> int | None:
     return None
 
 
-class MultipartBody:
-    """One multipart body: form fields, then one file part streamed from ``stream``.
+class AudioReader:
+    """The audio stream as the encoder reads it: ``len`` bytes left, read in blocks of 64 KiB at most.
 
-    requests sends it with a Content-Length when :attr:`length` is known (``__len__``), chunked
-    otherwise (``__iter__``); http.client reads it through :meth:`read`.
+    :param stream: a readable binary file object; read once, from where it stands, and closed.
+    :param check: called before every read (raises :class:`UploadAborted`, e.g. at the deadline).
+    :param read_error: turns an exception raised by ``stream.read`` into the error to raise.
+    """
+
+    def __init__(
+        self, stream: BinaryIO, *, check: Callable[[], None], read_error: Callable[[BaseException], Exception]
+    ) -> None:
+        self._stream, self._check, self._read_error = stream, check, read_error
+        length = remaining_length(stream)
+        if length is None:
+            self._stream, length = self._spool(stream)
+        self.length = self.len = length
+
+    def _read(self, size: int) -> bytes:
+        self._check()
+        try:
+            return bytes(self._stream.read(size))
+        except UploadAborted:
+            raise
+        except Exception as err:
+            raise UploadAborted(self._read_error(err)) from err
+
+    def _spool(self, source: BinaryIO) -> tuple[BinaryIO, int]:
+        spool: Any = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115  (returned open)
+        try:
+            while block := self._read(BLOCK):
+                spool.write(block)
+            length = spool.tell()
+            spool.seek(0)
+        except BaseException:
+            spool.close()
+            raise
+        finally:
+            self.close()
+        return spool, length
+
+    def read(self, size: int = -1) -> bytes:
+        """Up to ``size`` bytes (b"" once ``len`` is 0)."""
+        want = min(BLOCK, self.len if size < 0 else size, self.len)
+        if want <= 0:
+            return b""
+        block = self._read(want)
+        if not block:  # the encoder would wait for the announced bytes forever
+            done = self.length - self.len
+            raise UploadAborted(
+                self._read_error(
+                    EOFError(
+                        f"the audio ended after {done} of the {self.length} bytes its size announced "
+                        "(it changed while being uploaded?)"
+                    )
+                )
+            )
+        self.len -= len(block)
+        if self.len <= 0:
+            self.close()
+        return block
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):  # closing a read-only stream: nothing to lose
+            self._stream.close()
+
+
+class MultipartUpload(MultipartEncoderMonitor):
+    """One body: the form fields, then the audio as a file part, through toolbelt's encoder.
 
     :param fields: ``(name, value)`` form fields, in order.
     :param file_field: the file part's field name.
     :param filename: the file name sent.
     :param content_type: the file part's Content-Type.
-    :param stream: a readable binary file object; read once, from where it stands, and closed.
-    :param what: how to name the audio in errors.
-    :param check: called before every block is read (raises to stop the upload, e.g. at a deadline).
-    :param read_error: turns an exception raised by ``stream.read`` into the error to raise.
+    :param stream, check, read_error: as for :class:`AudioReader`.
     """
 
     def __init__(
@@ -88,90 +160,16 @@ class MultipartBody:
         content_type: str,
         stream: BinaryIO,
         *,
-        check: Callable[[], None] | None = None,
+        check: Callable[[], None],
         read_error: Callable[[BaseException], Exception],
     ) -> None:
-        self.boundary = uuid.uuid4().hex
-        self.content_type = f"multipart/form-data; boundary={self.boundary}"
-        head = b"".join(self._part(name, value.encode("utf-8")) for name, value in fields)
-        part = RequestField(name=file_field, data=b"", filename=filename)
-        part.make_multipart(content_type=content_type)
-        self._head = head + f"--{self.boundary}\r\n".encode() + part.render_headers().encode("utf-8")
-        self._tail = f"\r\n--{self.boundary}--\r\n".encode()
-        self._stream = stream
-        self._check = check
-        self._read_error = read_error
-        self.file_length = remaining_length(stream)
-        self.length = (
-            None if self.file_length is None else len(self._head) + self.file_length + len(self._tail)
-        )
-        self.file_bytes = 0
-        self.sent = 0
-        self._blocks = self._generate()
-        self._buffer = b""
+        self.audio = AudioReader(stream, check=check, read_error=read_error)
+        super().__init__(MultipartEncoder([*fields, (file_field, (filename, self.audio, content_type))]))
 
-    def _part(self, name: str, value: bytes) -> bytes:
-        part = RequestField(name=name, data=value)
-        part.make_multipart()
-        return f"--{self.boundary}\r\n".encode() + part.render_headers().encode("utf-8") + value + b"\r\n"
-
-    def __len__(self) -> int:
-        return self.length or 0
-
-    def __bool__(self) -> bool:
-        return True  # an unknown length is not an empty body
-
-    def __iter__(self) -> Iterator[bytes]:
-        return self._blocks
-
-    def read(self, size: int = -1) -> bytes:
-        """Up to ``size`` bytes of the body (b"" at its end)."""
-        while size < 0 or len(self._buffer) < size:
-            block = next(self._blocks, None)
-            if block is None:
-                break
-            self._buffer += block
-        if size < 0:
-            out, self._buffer = self._buffer, b""
-        else:
-            out, self._buffer = self._buffer[:size], self._buffer[size:]
-        self.sent += len(out)
-        return out
-
-    def _generate(self) -> Iterator[bytes]:
-        yield self._head
-        try:
-            while True:
-                if self._check is not None:
-                    self._check()
-                want = BLOCK if self.file_length is None else min(BLOCK, self.file_length - self.file_bytes)
-                if want <= 0:
-                    break
-                try:
-                    block = self._stream.read(want)
-                except UploadAborted:
-                    raise
-                except Exception as err:
-                    raise UploadAborted(self._read_error(err)) from err
-                if not block:
-                    break
-                self.file_bytes += len(block)
-                yield bytes(block)
-            if self.file_length is not None and self.file_bytes != self.file_length:
-                raise UploadAborted(
-                    self._read_error(
-                        EOFError(
-                            f"the audio ended after {self.file_bytes} of the {self.file_length} bytes its size "
-                            "announced (it changed while being uploaded?)"
-                        )
-                    )
-                )
-        finally:
-            self.close()
-        yield self._tail
+    @property
+    def sent(self) -> int:
+        """Bytes of the body read by requests so far."""
+        return int(self.bytes_read)
 
     def close(self) -> None:
-        close = getattr(self._stream, "close", None)
-        if close is not None:
-            with contextlib.suppress(Exception):  # closing a read-only stream: nothing to lose
-                close()
+        self.audio.close()

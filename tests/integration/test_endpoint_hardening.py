@@ -536,7 +536,40 @@ def test_uploads_from_an_fsspec_file(served: Sandbox) -> None:
         assert h.transcribe("whisper", lambda: handle, filename="call.wav").text == expected
 
 
-@pytest.mark.parametrize("kind", [ReadOnly, Sized], ids=["no length (chunked)", "size attribute"])
+def test_uploads_from_an_s3fs_file(served: Sandbox) -> None:
+    """An s3fs file has no ``__len__``, ``len``, usable ``fileno`` or ``getvalue``: requests-toolbelt
+    alone cannot size it (``TypeError: unsupported operand type(s) for -: 'NoneType' and 'int'``)."""
+    boto3 = pytest.importorskip("boto3")
+    s3fs = pytest.importorskip("s3fs")
+    from moto.server import ThreadedMotoServer
+    from requests_toolbelt.multipart.encoder import total_len
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        endpoint, keys = f"http://{host}:{port}", {"aws_access_key_id": "k", "aws_secret_access_key": "s"}
+        s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", **keys)
+        s3.create_bucket(Bucket="calls")
+        s3.put_object(Bucket="calls", Key="call.wav", Body=CLIP.read_bytes())
+        fs = s3fs.S3FileSystem(
+            key="k", secret="s", endpoint_url=endpoint, skip_instance_cache=True, use_listings_cache=False
+        )
+        opened: list[Any] = []
+
+        def opener() -> Any:
+            opened.append(fs.open("calls/call.wav", "rb"))
+            return opened[-1]
+
+        result = hook().transcribe("whisper", opener, filename="call.wav")
+        assert result.text == fake_transcript_text(CLIP.read_bytes())
+        assert result.bytes_sent > CLIP.stat().st_size and opened[-1].closed
+        assert total_len(fs.open("calls/call.wav", "rb")) is None  # why the reader gives the length
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("kind", [ReadOnly, Sized], ids=["no length (spooled)", "size attribute"])
 def test_uploads_from_a_stream_without_len_or_fileno(served: Sandbox, kind: type[ReadOnly]) -> None:
     data = CLIP.read_bytes()
     streams: list[ReadOnly] = []
