@@ -51,6 +51,28 @@ def _connection_type() -> dict[str, Any]:
                 ),
                 "schema": {"type": ["number", "null"], "default": 600},
             },
+            "total_timeout": {
+                "label": "Total timeout (s)",
+                "description": (
+                    "Seconds one attempt may take, upload and answer included. Empty: connect timeout "
+                    "+ 2 x read timeout + 1 s per 256 KiB uploaded."
+                ),
+                "schema": {"type": ["number", "null"], "exclusiveMinimum": 0},
+            },
+            "max_response_bytes": {
+                "label": "Largest answer (bytes)",
+                "description": "The longest answer read; a longer one is a failure (default 64 MiB).",
+                # hooks.connection.DEFAULT_MAX_RESPONSE_BYTES (not imported: this module stays light)
+                "schema": {"type": ["integer", "null"], "default": 64 * 1024 * 1024, "minimum": 1},
+            },
+            "allow_token_over_http": {
+                "label": "Allow the token over plain http",
+                "description": (
+                    "Send the token or URL credentials over plain http to a host that is not loopback. "
+                    "Only for a network trusted end to end (e.g. a service mesh with mTLS)."
+                ),
+                "schema": {"type": ["boolean", "null"], "default": False},
+            },
         },
         "ui-field-behaviour": {
             "hidden-fields": ["login", "extra"],

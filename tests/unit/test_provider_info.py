@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from airflow_provider_kubeai_speech.exceptions import KubeAISpeechError
 from airflow_provider_kubeai_speech.get_provider_info import get_provider_info
 
 CONN_FIELDS = {
@@ -19,6 +20,9 @@ CONN_FIELDS = {
     "ca_bundle",
     "connect_timeout",
     "read_timeout",
+    "total_timeout",
+    "max_response_bytes",
+    "allow_token_over_http",
 }
 
 
@@ -50,6 +54,38 @@ def test_connection_type_is_declarative_with_the_designed_fields() -> None:
     assert set(conn["conn-fields"]) == CONN_FIELDS
     assert conn["conn-fields"]["verify_ssl"]["schema"]["default"] is True
     assert conn["conn-fields"]["kubernetes_conn_id"]["schema"]["default"] == "kubernetes_default"
+
+
+def test_the_forms_types_and_defaults_are_the_parsers() -> None:
+    import jsonschema
+
+    from airflow_provider_kubeai_speech.hooks.connection import (
+        DEFAULT_MAX_RESPONSE_BYTES,
+        KubeAIConnectionConfig,
+    )
+
+    (conn,) = get_provider_info()["connection-types"]
+    fields = conn["conn-fields"]
+    assert fields["max_response_bytes"]["schema"]["type"] == ["integer", "null"]
+    assert fields["max_response_bytes"]["schema"]["default"] == DEFAULT_MAX_RESPONSE_BYTES
+    assert fields["total_timeout"]["schema"]["type"] == ["number", "null"]
+    assert "default" not in fields["total_timeout"]["schema"]  # empty: derived from the upload's size
+    assert fields["allow_token_over_http"]["schema"] == {"type": ["boolean", "null"], "default": False}
+    for name in ("total_timeout", "max_response_bytes", "allow_token_over_http"):
+        assert fields[name]["label"] and fields[name]["description"]
+    defaults = {name: f["schema"]["default"] for name, f in fields.items() if "default" in f["schema"]}
+    config = KubeAIConnectionConfig.from_connection(
+        "form", "http://kubeai.local", None, None, None, {**defaults, "total_timeout": 30}
+    )
+    assert config.max_response_bytes == DEFAULT_MAX_RESPONSE_BYTES and config.total_timeout == 30
+    # what the form refuses, the parser refuses too
+    for name, bad in (("total_timeout", 0), ("max_response_bytes", 0)):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(bad, fields[name]["schema"])
+        with pytest.raises(KubeAISpeechError, match=name):
+            KubeAIConnectionConfig.from_connection(
+                "form", "http://kubeai.local", None, None, None, {name: bad}
+            )
 
 
 def test_airflow_cli_lists_the_provider_and_its_connection_fields() -> None:
