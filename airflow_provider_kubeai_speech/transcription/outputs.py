@@ -17,6 +17,7 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_kubeai_speech.transcription.formats import EXTENSIONS
+from airflow_provider_kubeai_speech.transcription.storage import storage_path
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -61,9 +62,10 @@ class OutputFolder:
     """The output folder, local or an ObjectStoragePath.
 
     :param location: a local path or a URI.
+    :param conn_id: the storage connection for a URI that names none (``output_conn_id``).
     """
 
-    def __init__(self, location: str | os.PathLike[str] | Any) -> None:
+    def __init__(self, location: str | os.PathLike[str] | Any, conn_id: str | None = None) -> None:
         text = str(location)
         self.uri = text
         self.local: str | None = None
@@ -71,9 +73,7 @@ class OutputFolder:
         if hasattr(location, "protocol") and getattr(location, "protocol", "file") not in ("file", "local"):
             self.remote = location
         elif "://" in text and not text.startswith("file://"):
-            from airflow.sdk import ObjectStoragePath
-
-            self.remote = ObjectStoragePath(text)
+            self.remote = storage_path(text, conn_id, field="output_conn_id")
         else:
             self.local = os.path.abspath(text.removeprefix("file://"))
 
