@@ -299,20 +299,19 @@ def _resolve_remote(uri: str, path: Any) -> list[AudioInput]:
         rest = uri.split("://", 1)[1]
         if _GLOB_CHARS & set(rest) and not path.exists():
             base, pattern = _split_glob(uri)
-            matches = sorted(storage_path_like(path, base).glob(pattern), key=str)
-            if not matches:
+            listed = path.fs.glob(f"{storage_path_like(path, base).path.rstrip('/')}/{pattern}", detail=True)
+            found = _listed(path, listed)
+            if not found:
                 return [
                     AudioInput(uri, uri.rsplit("/", 1)[-1], problem=f"the pattern {uri!r} matches no object")
                 ]
-            found = [_remote(m) for m in matches]
-            return [item for item in found if not item.is_dir]
+            return found
         if path.is_dir():
-            found = sorted(
-                (p for p in path.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file()), key=str
-            )
+            listed = path.fs.find(path.path, detail=True)
+            found = [item for item in _listed(path, listed) if _has_audio_extension(item.name)]
             if not found:
                 return [AudioInput(uri, path.name, problem=f"the folder {uri!r} holds no audio files")]
-            return [_remote(p) for p in found]
+            return found
     except Exception as err:
         return [
             AudioInput(
@@ -320,6 +319,23 @@ def _resolve_remote(uri: str, path: Any) -> list[AudioInput]:
             )
         ]
     return [_remote(path)]
+
+
+def _has_audio_extension(name: str) -> bool:
+    return os.path.splitext(name)[1].lower() in AUDIO_EXTENSIONS
+
+
+def _listed(parent: Any, listed: dict[str, dict[str, Any]]) -> list[AudioInput]:
+    """Inputs for the files of one listing, sorted, from the sizes and versions the listing gave
+    (no round trip per object)."""
+    found = []
+    for name in sorted(listed):
+        info = listed[name]
+        if info.get("type") == "directory":
+            continue
+        child = storage_path_like(parent, f"{parent.protocol}://{name.lstrip('/')}")
+        found.append(_from_info(AudioInput(plain_uri(child), child.name, path=child), info))
+    return found
 
 
 def storage_path_like(path: Any, uri: str) -> Any:
@@ -340,17 +356,21 @@ def _split_glob(uri: str) -> tuple[str, str]:
 def _remote(path: Any) -> AudioInput:
     item = AudioInput(plain_uri(path), path.name, path=path)
     try:
-        info = path.stat()  # one round trip: size and type together
+        info = path.fs.info(path.path)  # one round trip: size, type and version together
     except FileNotFoundError:
         item.problem = f"no such object: {item.uri!r}"
         return item
     except Exception:
         return item
-    item.size = int(info["size"] if isinstance(info, dict) else info.st_size)
-    item.is_dir = (info.get("type") if isinstance(info, dict) else None) == "directory"
-    if isinstance(info, dict):
-        stamp = next((info[key] for key in _VERSION_KEYS if info.get(key) is not None), None)
-        item.version = None if stamp is None else str(stamp)
+    return _from_info(item, info)
+
+
+def _from_info(item: AudioInput, info: dict[str, Any]) -> AudioInput:
+    if info.get("size") is not None:
+        item.size = int(info["size"])
+    item.is_dir = info.get("type") == "directory"
+    stamp = next((info[key] for key in _VERSION_KEYS if info.get(key) is not None), None)
+    item.version = None if stamp is None else str(stamp)
     return item
 
 
