@@ -37,9 +37,13 @@ AUDIO_EXTENSIONS = frozenset(
 )
 _GLOB_CHARS = set("*?[")
 
-#: Remote recordings are uploaded in one sequential pass, read ahead this many bytes at a time
-#: (s3fs would otherwise fetch 50 MiB blocks; memory is this per upload in flight).
-UPLOAD_BLOCK_SIZE = 4 * 2**20
+#: Remote recordings are read (uploaded, or decoded into pieces) in blocks of this size, the
+#: last ``UPLOAD_BLOCKS_KEPT`` kept (the first, the last, the current): one pass reads each block
+#: once, and FFmpeg's look at a container's end and back (Ogg, MP4) costs no second read. (s3fs
+#: would otherwise fetch 50 MiB blocks.)
+#: Memory: at most ``UPLOAD_BLOCK_SIZE * UPLOAD_BLOCKS_KEPT`` per recording being read.
+UPLOAD_BLOCK_SIZE = 2 * 2**20
+UPLOAD_BLOCKS_KEPT = 3
 #: Probing a container's header reads ahead this much (a WAV header needs 44 bytes; FFmpeg reads
 #: what it needs in 32 KiB requests).
 PROBE_BLOCK_SIZE = 256 * 2**10
@@ -60,15 +64,22 @@ class RemoteOpener:
     def __init__(self, path: Any) -> None:
         self.path = path
 
-    def __call__(self, block_size: int = UPLOAD_BLOCK_SIZE) -> BinaryIO:
+    def __call__(self) -> BinaryIO:
         handle: BinaryIO = self.path.fs.open(
-            self.path.path, "rb", block_size=block_size, cache_type="readahead"
+            self.path.path,
+            "rb",
+            block_size=UPLOAD_BLOCK_SIZE,
+            cache_type="blockcache",
+            cache_options={"maxblocks": UPLOAD_BLOCKS_KEPT},
         )
         return handle
 
     def probe(self) -> BinaryIO:
         """The recording opened for reading its header (see :func:`.decode.probe`)."""
-        return self(PROBE_BLOCK_SIZE)
+        handle: BinaryIO = self.path.fs.open(
+            self.path.path, "rb", block_size=PROBE_BLOCK_SIZE, cache_type="readahead"
+        )
+        return handle
 
     def head(self, size: int) -> bytes:
         """The first ``size`` bytes, in one ranged read."""
