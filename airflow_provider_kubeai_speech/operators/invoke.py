@@ -12,6 +12,7 @@ from airflow.providers.common.compat.sdk import BaseOperator
 from airflow_provider_kubeai_speech.exceptions import KubeAISpeechError
 from airflow_provider_kubeai_speech.operators.templating import KeepTrailingNewlines
 from airflow_provider_kubeai_speech.transcription.formats import RESPONSE_FORMATS
+from airflow_provider_kubeai_speech.transcription.storage import conn_id_in_uri
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -177,6 +178,14 @@ class InvokeSpeechOperator(KeepTrailingNewlines, BaseOperator):
                     f"output_path={self.output_path!r} is empty: transcripts would be written into the worker's "
                     "working directory. Fix: a folder or bucket URI, e.g. output_path='s3://transcripts/{{ ds }}', "
                     "or None to return transcripts in XCom."
+                )
+        for outlet in getattr(self, "outlets", None) or []:
+            uri = getattr(outlet, "uri", None)
+            if isinstance(uri, str) and "://" in uri and conn_id_in_uri(uri):
+                plain = uri.replace(f"{conn_id_in_uri(uri)}@", "", 1)
+                raise KubeAISpeechError(
+                    f"outlets has Asset({uri!r}), which names the connection {conn_id_in_uri(uri)!r}: the same "
+                    f"data read through another connection would be another asset. Fix: Asset({plain!r})."
                 )
         for name in ("audio_conn_id", "output_conn_id", "kubeai_conn_id"):
             value = getattr(self, name)

@@ -85,3 +85,15 @@ def test_a_failed_run_reports_what_it_did(tmp_path: Path) -> None:
     lineage = lineage_of(op, failed=True)
     assert [d.name for d in lineage.inputs] == [inputs[0].uri, inputs[2].uri]
     assert [d.name for d in lineage.outputs] == [str(tmp_path / "out")]
+
+
+def test_asset_outlets_use_plain_uris() -> None:
+    from airflow.sdk import Asset
+
+    from airflow_provider_kubeai_speech.exceptions import KubeAISpeechError
+
+    with pytest.raises(KubeAISpeechError, match=r"Fix: Asset\('s3://transcripts/'\)"):
+        InvokeSpeechOperator(
+            task_id="t", model_name="m", audio="/a.wav", outlets=[Asset("s3://aws_default@transcripts")]
+        )
+    InvokeSpeechOperator(task_id="t", model_name="m", audio="/a.wav", outlets=[Asset("s3://transcripts")])
