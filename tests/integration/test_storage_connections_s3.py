@@ -41,7 +41,12 @@ def aws_connection(endpoint: str) -> str:
 @pytest.fixture
 def buckets(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Any:
     import boto3
+    from airflow.sdk.io import store
 
+    # Airflow keeps one filesystem per (scheme, connection) per process; other tests made some
+    # for connections of the same names pointing elsewhere.
+    for alias in [a for a in store._STORE_CACHE if a.startswith("s3")]:
+        monkeypatch.delitem(store._STORE_CACHE, alias)
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE", "AIRFLOW_CONN_AWS_DEFAULT"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no instance-metadata look-up off CI

@@ -97,3 +97,24 @@ def test_asset_outlets_use_plain_uris() -> None:
             task_id="t", model_name="m", audio="/a.wav", outlets=[Asset("s3://aws_default@transcripts")]
         )
     InvokeSpeechOperator(task_id="t", model_name="m", audio="/a.wav", outlets=[Asset("s3://transcripts")])
+
+
+def test_listed_objects_are_named_like_their_paths() -> None:
+    from airflow.sdk import ObjectStoragePath
+    from airflow.sdk.io import attach
+    from fsspec.implementations.memory import MemoryFileSystem
+
+    fs = MemoryFileSystem()
+    attach("memory", fs=fs)
+    fs.pipe("/lineage-calls/2026/a.wav", b"RIFF")
+    (listed,) = resolve_inputs("memory://lineage-calls/2026/*.wav")
+    (single,) = resolve_inputs("memory://lineage-calls/2026/a.wav")
+    path = ObjectStoragePath("memory://lineage-calls/2026/a.wav")
+    assert listed.uri == single.uri == "memory://lineage-calls/2026/a.wav"
+    assert (
+        listed.dataset
+        == single.dataset
+        == (path.namespace, path.key)
+        == ("memory://lineage-calls", "2026/a.wav")
+    )
+    fs.rm("/lineage-calls", recursive=True)
