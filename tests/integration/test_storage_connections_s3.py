@@ -113,3 +113,19 @@ def test_the_uri_connection_still_wins(
     monkeypatch.setenv("AIRFLOW_CONN_PROD", aws_connection(s3_endpoint))
     (found,) = resolve_inputs(f"s3://prod@{calls}/2026-11-25/c.wav")
     assert (found.uri, found.problem, found.path.conn_id) == (f"s3://{calls}/2026-11-25/c.wav", None, "prod")
+
+
+def test_an_object_storage_path_keeps_its_own_connection(
+    buckets: Any, s3_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow.sdk import ObjectStoragePath
+
+    _, calls, _ = buckets
+    monkeypatch.setenv("AIRFLOW_CONN_CALLS_STORE", aws_connection(s3_endpoint))
+    monkeypatch.setenv("AIRFLOW_CONN_ELSEWHERE", aws_connection("http://127.0.0.1:9"))
+    given = ObjectStoragePath(f"s3://{calls}/2026-11-24", conn_id="calls_store")
+    found = resolve_inputs([given, given / "a.wav"], "elsewhere")
+    assert [(i.name, i.problem, i.path.conn_id) for i in found] == [
+        ("a.wav", None, "calls_store"),
+        ("b.wav", None, "calls_store"),
+    ]
