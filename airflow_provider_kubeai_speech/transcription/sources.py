@@ -26,8 +26,9 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from airflow_provider_kubeai_speech.transcription.storage import (
     StorageConnectionError,
+    conn_id_in_uri,
     plain_uri,
-    storage_path,
+    resolve_conn_id,
 )
 
 if TYPE_CHECKING:
@@ -171,8 +172,9 @@ def resolve_inputs(
     items = [audio] if isinstance(audio, str | os.PathLike) or hasattr(audio, "protocol") else list(audio)
     resolved: list[AudioInput] = []
     seen: set[Any] = set()
+    connections = _Connections(conn_id)
     for item in items:
-        for found in _resolve_one(item, conn_id):
+        for found in _resolve_one(item, connections):
             key = found.key
             if key not in seen:
                 seen.add(key)
@@ -180,7 +182,31 @@ def resolve_inputs(
     return resolved
 
 
-def _resolve_one(item: Any, conn_id: str | None) -> list[AudioInput]:
+class _Connections:
+    """:func:`.storage.storage_path` for many URIs, looking each scheme's connection up once (a
+    connection look-up is a round trip to Airflow's API server in a task).
+
+    :param conn_id: ``audio_conn_id``.
+    """
+
+    def __init__(self, conn_id: str | None) -> None:
+        self.conn_id = conn_id
+        self._resolved: dict[tuple[str, str | None], str | None] = {}
+
+    def path(self, uri: str) -> Any:
+        from airflow.sdk import ObjectStoragePath
+
+        in_uri = conn_id_in_uri(uri)
+        key = (uri.split("://", 1)[0].lower(), in_uri)
+        if key not in self._resolved:
+            self._resolved[key] = resolve_conn_id(uri, self.conn_id, field="audio_conn_id")
+        resolved = self._resolved[key]
+        if resolved is None or in_uri is not None:
+            return ObjectStoragePath(uri)
+        return ObjectStoragePath(uri, conn_id=resolved)
+
+
+def _resolve_one(item: Any, connections: _Connections) -> list[AudioInput]:
     if hasattr(item, "protocol") and hasattr(item, "open"):  # an ObjectStoragePath
         if item.protocol in ("file", "local"):
             return _resolve_local(str(item.path))
@@ -191,7 +217,7 @@ def _resolve_one(item: Any, conn_id: str | None) -> list[AudioInput]:
     if not _is_uri(text):
         return _resolve_local(text)
     try:
-        path = storage_path(text, conn_id, field="audio_conn_id")
+        path = connections.path(text)
         path.fs  # noqa: B018 - resolves the filesystem now: an unknown scheme fails here, by name
     except StorageConnectionError:
         raise

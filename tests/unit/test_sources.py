@@ -173,3 +173,18 @@ def test_local_glob_finds_what_glob_finds_without_links(
     assert sorted(sources.local_glob(pattern)) == sorted(
         p for p in glob.glob(pattern, recursive=True) if os.path.isfile(p)
     )
+
+
+def test_the_default_connection_is_looked_up_once_per_scheme(
+    memory_store: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow_provider_kubeai_speech.transcription import storage
+
+    for i in range(20):
+        memory_store.pipe(f"/calls/c{i}.wav", WAV)
+    looked_up: list[str] = []
+    monkeypatch.setitem(storage.DEFAULT_CONN_IDS, "memory", "memory_default")
+    monkeypatch.setattr(storage, "_connection_exists", lambda conn_id: looked_up.append(conn_id) or False)
+    found = resolve_inputs([f"memory://calls/c{i}.wav" for i in range(20)])
+    assert len(found) == 20 and all(i.problem is None for i in found)
+    assert looked_up == ["memory_default"]
