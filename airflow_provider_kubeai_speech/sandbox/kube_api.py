@@ -24,9 +24,9 @@ if TYPE_CHECKING:
     from airflow_provider_kubeai_speech.sandbox.server import Sandbox
 
 _MODELS = re.compile(
-    r"^/apis/kubeai\.org/v1/namespaces/(?P<ns>[^/]+)/models(?:/(?P<name>[^/]+))?(?:/(?P<sub>status|scale))?$"
+    r"/apis/kubeai\.org/v1/namespaces/(?P<ns>[^/]+)/models(?:/(?P<name>[^/]+))?(?:/(?P<sub>status|scale))?"
 )
-_PODS = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/pods$")
+_PODS = re.compile(r"/api/v1/namespaces/(?P<ns>[^/]+)/pods")
 _SERVICE_ACCOUNT = "system:serviceaccount:airflow:airflow-worker"
 _DEFAULT_WATCH_SECONDS = 1800
 
@@ -129,11 +129,11 @@ class KubeApiHandler(BaseHandler):
             if self.command == "GET" and path in discovery:
                 self.send_json(200, discovery[path])
                 return
-            if match := _PODS.match(path):
+            if match := _PODS.fullmatch(path):
                 self._authorize(match["ns"], "list", "pods", "")
                 self._list_pods(match["ns"])
                 return
-            match = _MODELS.match(path)
+            match = _MODELS.fullmatch(path)
             if not match:
                 raise ApiError(404, "the server could not find the requested resource", reason="NotFound")
             self._models(match["ns"], match["name"], match["sub"])
