@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from airflow_provider_kubeai_speech.transcription.storage import (
     StorageConnectionError,
     conn_id_in_uri,
+    describe_storage_error,
     plain_uri,
     resolve_conn_id,
 )
@@ -513,11 +514,11 @@ def check_input(item: AudioInput) -> AudioInput:
         return item
     try:
         header = _head(item.opener(), HEADER_BYTES)
-    except PermissionError:
-        item.problem = f"{item.uri!r} is not readable (permission denied)"
-        return item
     except Exception as err:  # OSError, or whatever a storage backend raises
-        item.problem = f"{item.uri!r} cannot be read: {type(err).__name__}: {err}"
+        if item.path is None and isinstance(err, PermissionError):
+            item.problem = f"{item.uri!r} is not readable (permission denied)"
+        else:  # s3fs reports an archived object as a PermissionError: the cause says what it is
+            item.problem = f"cannot read {describe_storage_error(err, item.uri)}"
         return item
     if not header:
         item.problem = f"{item.uri!r} is empty (0 bytes)"
