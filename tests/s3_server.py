@@ -366,6 +366,9 @@ class MotoProcess:
 
 
 def _serve_forever() -> None:
+    import logging
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = MotoS3()
     traffic = server.traffic
 
