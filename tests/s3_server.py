@@ -108,6 +108,11 @@ class _CountingReader:
         self._record.bytes_in += len(data)
         return data
 
+    def readinto(self, buffer: Any) -> int:
+        count: int = self._stream.readinto(buffer)
+        self._record.bytes_in += count or 0
+        return count
+
     def __iter__(self) -> Any:
         return iter(self.readline, b"")
 

@@ -49,3 +49,14 @@ def test_cut_makes_the_store_unreachable_until_restored(s3: S3) -> None:
         client.get_object(Bucket="calls", Key="k")
     s3.proxy.restore()
     assert client.get_object(Bucket="calls", Key="k")["Body"].read() == b"1"
+
+
+def test_writes_are_counted(s3: S3) -> None:
+    from airflow.sdk import ObjectStoragePath
+
+    s3.create_bucket("transcripts")
+    s3.traffic.clear()
+    ObjectStoragePath("s3://transcripts/day/a.txt", conn_id="aws_default").write_bytes(b"y" * 5000)
+    assert sum(r.bytes_in for r in s3.traffic.requests("transcripts/day/a.txt", "PUT")) == 5000
+    assert s3.traffic.bytes_moved("transcripts/day/") == 5000
+    assert s3.get("s3://transcripts/day/a.txt") == b"y" * 5000
