@@ -71,6 +71,8 @@ class Traffic:
                 unquote(environ.get("PATH_INFO", "")).lstrip("/"),
                 environ.get("QUERY_STRING", ""),
             )
+            with self._lock:  # listed at once, counted as it goes: complete when the client has it all
+                self._requests.append(record)
             body = environ.get("wsgi.input")
             if body is not None:
                 environ["wsgi.input"] = _CountingReader(body, record)
@@ -88,8 +90,6 @@ class Traffic:
                 close = getattr(result, "close", None)
                 if close is not None:
                     close()
-                with self._lock:
-                    self._requests.append(record)
 
         return counted
 
