@@ -64,7 +64,8 @@ def test_input_store_down_mid_batch_is_a_per_file_failure_naming_the_cause(
     assert len(ok) >= 4 and failed, [(r.input, r.status) for r in summary.results]
     assert len(ok) + len(failed) == 12
     for record in failed:
-        assert record.input.startswith("s3://calls/day/") and record.input in (record.error or "")
+        assert record.input.startswith("s3://calls/day/")
+        assert record.input.rsplit("/", 1)[-1] in (record.error or ""), record.error  # which file
         assert any(word in (record.error or "") for word in CONNECTION_WORDS), record.error
     # Finished work is recorded: every transcript written has its manifest line, and so has every failure.
     assert last_status(str(out)) == {r.input: r.status for r in summary.results}
