@@ -1,13 +1,13 @@
 """Object storage against a real S3 API (moto's server, in its own process) through the amazon
 provider's s3fs: a batch S3 to S3 beside the same batch local to local, the manifest's bytes moved
-per file at two batch sizes, and the client's memory and bytes read for one 300 MB object.
+per file at two batch sizes, and the client's memory and bytes read for one 300 MiB object.
 
 - 1000 one-second WAVs; the sandbox's fake engine takes 50 ms per request; 2 replicas x 4 = capacity
   8 (bound 6.25 s, as in throughput.py); the batch engine with max_concurrency=8, median of 3 runs.
 - The manifest: 500 and 2000 files (local inputs, S3 output); body bytes moved in both directions
   for the manifest's objects (its parts, and the legacy single file), counted by moto's server,
   divided by the files.
-- 300 MB: a PCM WAV object checked, probed (chunk_seconds larger than its duration, so it is read
+- 300 MiB: a PCM WAV object checked, probed (chunk_seconds larger than its duration, so it is read
   for its duration and then sent whole) and uploaded, in a fresh child process that samples its
   own resident memory every 5 ms; bytes read counted by moto's server.
 
@@ -188,14 +188,14 @@ def main() -> None:
         read = moto.traffic("calls/big/big.wav")["bytes_read"]
         rows += [
             {
-                "metric": f"{size / 1e6:.0f} MB object, check + probe + upload: client peak RSS growth",
+                "metric": f"{BIG_MIB} MiB object, check + probe + upload: client peak RSS growth",
                 "value": round(memory, 1),
                 "unit": "MiB",
                 "target": "<= 64",
                 "ok": memory <= 64,
             },
             {
-                "metric": f"{size / 1e6:.0f} MB object: bytes read / object size",
+                "metric": f"{BIG_MIB} MiB object: bytes read / object size",
                 "value": round(read / size, 3),
                 "unit": "x",
                 "target": "<= 1.1",

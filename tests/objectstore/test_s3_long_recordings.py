@@ -14,7 +14,7 @@ from airflow_provider_kubeai_speech.exceptions import KubeAIEndpointError
 from airflow_provider_kubeai_speech.sandbox.engines import fake_transcript_text
 from airflow_provider_kubeai_speech.transcription.batch import BatchFailed
 from airflow_provider_kubeai_speech.transcription.long_audio import ChunkSettings
-from airflow_provider_kubeai_speech.transcription.sources import PROBE_BLOCK_SIZE, resolve_inputs
+from airflow_provider_kubeai_speech.transcription.sources import resolve_inputs
 from tests.long_audio_files import same_cues
 from tests.objectstore.conftest import S3
 from tests.objectstore.helpers import batch, hook, last_status, manifest_records, sandbox_stats
@@ -26,6 +26,8 @@ pytestmark = pytest.mark.slow
 def test_pieces_are_kept_on_s3_and_a_rerun_sends_only_the_missing_ones(
     s3: S3, whisper: Any, recordings: dict[str, Path]
 ) -> None:
+    from airflow_provider_kubeai_speech.transcription.sources import PROBE_BLOCK_SIZE
+
     s3.create_bucket("calls", "transcripts")
     long_key, short_key = "s3://calls/meetings/meeting.mp3", "s3://calls/meetings/short.wav"
     short = SAMPLES / "call-001.wav"
