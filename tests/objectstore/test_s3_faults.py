@@ -102,7 +102,8 @@ def test_output_store_down_stops_the_batch_promptly_and_a_rerun_resumes(
 
     s3.proxy.restore()
     written = {key.removesuffix(".txt") for key in s3.keys(out) if key.endswith(".txt")}
-    assert len(written) >= 6 and written <= done  # every transcript written is a finished file
+    # 6 answered before the cut, of which at most the 2 in flight had not been written yet
+    assert len(written) >= 6 - 2 and written <= done  # every transcript written is a finished file
     recorded = {uri for uri, status in last_status(out).items() if status == "ok"}
     if len(recorded) < len(done):  # records the unreachable store could not take: said so
         assert "could not be written to the manifest" in message, message
