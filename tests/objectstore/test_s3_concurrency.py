@@ -17,7 +17,7 @@ from tests.objectstore.conftest import S3
 from tests.objectstore.helpers import last_status, manifest_records
 
 ROOT = Path(__file__).resolve().parents[2]
-PER_TASK = 200
+PER_TASK = 150
 pytestmark = pytest.mark.slow
 
 TASK = r"""

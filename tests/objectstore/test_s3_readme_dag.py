@@ -101,6 +101,59 @@ def test_readme_dag_s3_in_s3_out_then_skip_rerun(
     assert [key for key in s3.keys(prefix) if key.endswith(".srt")] == srts
 
 
+LINEAGE_CHILD = """
+import pendulum
+from tests.dag_runner import load_dag
+run = load_dag("nightly_calls").test(logical_date=pendulum.datetime(2026, 11, 24, tz="UTC"))
+raise SystemExit(0 if str(run.state) == "success" else 1)
+"""
+
+
+def test_readme_dag_lineage_names_s3_datasets_without_the_connection(
+    s3: S3,
+    make_kubeai_sandbox: Any,
+    airflow_db: None,
+    readme_dag: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """OpenLineage (the openlineage provider, file transport) names each recording by its bucket
+    and key and the output folder itself, with no connection id in any name (issue 15, item 6)."""
+    import json
+    import subprocess
+    import sys
+
+    pytest.importorskip("airflow.providers.openlineage")
+    make_kubeai_sandbox(startup_delay=0.2)
+    s3.create_bucket("calls", "transcripts")
+    wavs = sorted(SAMPLES.glob("*.wav"))[:2]
+    for wav in wavs:
+        s3.put(f"s3://calls/{DAY:%Y-%m-%d}/{wav.name}", wav.read_bytes())
+    log = tmp_path / "lineage.jsonl"
+    monkeypatch.setenv(
+        "AIRFLOW__OPENLINEAGE__TRANSPORT",
+        json.dumps({"type": "file", "log_file_path": str(log), "append": True}),
+    )
+    monkeypatch.setenv("AIRFLOW__OPENLINEAGE__NAMESPACE", "test")
+    child = subprocess.run(
+        [sys.executable, "-c", LINEAGE_CHILD], cwd=ROOT, capture_output=True, text=True, timeout=240
+    )
+    assert child.returncode == 0, child.stderr[-3000:]
+    events = [
+        event
+        for event in map(json.loads, log.read_text().splitlines())
+        if event.get("job", {}).get("name") == "nightly_calls.transcribe"
+    ]
+    (complete,) = [e for e in events if e["eventType"] == "COMPLETE"]
+    inputs = sorted((d["namespace"], d["name"]) for d in complete["inputs"])
+    assert inputs == sorted(("s3://calls", f"{DAY:%Y-%m-%d}/{wav.name}") for wav in wavs)
+    outputs = [(d["namespace"], d["name"]) for d in complete["outputs"]]
+    assert outputs == [("s3://transcripts", f"{DAY:%Y-%m-%d}")]
+    assert "aws_default" not in json.dumps(
+        [e.get("inputs") for e in events] + [e.get("outputs") for e in events]
+    )
+
+
 def test_readme_block_is_what_the_test_runs() -> None:
     """The extraction finds the README's DAG, not an empty or partial block."""
     code = readme_dag_code()
