@@ -18,7 +18,9 @@ import pytest
 import requests
 
 from airflow_provider_kubeai_speech.sandbox.engines import fake_transcript_text, file_digest
+from tests.dag_runner import DagResult
 from tests.objectstore.conftest import S3
+from tests.objectstore.helpers import last_status
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "example_dags" / "data" / "audio"
@@ -85,8 +87,10 @@ def test_readme_dag_s3_in_s3_out_then_skip_rerun(
     first = stats(sandbox)
     digests = {file_digest(wav) for wav in wavs}
     assert all(first["completed_by_digest"].get(d) == 1 for d in digests), first
-    manifest = [key for key in s3.keys(prefix) if not key.endswith(".srt")]
-    assert manifest, "no results manifest next to the transcripts"
+    inputs = {f"s3://calls/{DAY:%Y-%m-%d}/{wav.name}" for wav in wavs}
+    assert last_status(prefix) == dict.fromkeys(inputs, "ok")  # the manifest, through its reader
+    summary = DagResult(run).xcom("transcribe")
+    assert (summary["total"], summary["succeeded"], summary["failed"]) == (len(wavs), len(wavs), 0)
     model = sandbox.store.get("kubeai", "whisper-small-en")
     assert model["spec"]["replicas"] == 0  # the teardown scaled it to zero
 
@@ -99,6 +103,8 @@ def test_readme_dag_s3_in_s3_out_then_skip_rerun(
     # The only request of the rerun is the serve task's warm-up clip.
     assert second["transcriptions"] - first["transcriptions"] == 1
     assert [key for key in s3.keys(prefix) if key.endswith(".srt")] == srts
+    assert DagResult(again).xcom("transcribe")["skipped"] == len(wavs)
+    assert last_status(prefix) == dict.fromkeys(inputs, "skipped")
 
 
 LINEAGE_CHILD = """
