@@ -184,3 +184,40 @@ def test_access_denied_object_is_a_per_file_failure_naming_the_cause(
     assert any(word in error for word in ("denied", "AccessDenied", "403", "Forbidden")), error
     assert "archived" not in error
     assert whisper.stats.snapshot()["transcriptions"] == 1
+
+
+def test_input_store_down_while_a_long_recording_is_decoded_is_a_per_file_failure(
+    s3: S3, make_whisper: Any, tmp_path: Path
+) -> None:
+    """The store goes away between the pieces of a long recording (issue 15: the raw error came
+    out of decoding): that file fails naming the cause, the batch's other file is kept."""
+    from airflow_provider_kubeai_speech.sandbox.recordings import write_recording
+    from airflow_provider_kubeai_speech.transcription.long_audio import ChunkSettings
+
+    sandbox = make_whisper(latency_per_request=0.2, replica_concurrency=1)
+    s3.create_bucket("calls")
+    long = write_recording(tmp_path / "long.wav", 600, seed=3)  # 19 MB: read in several blocks
+    s3.put("s3://calls/day/a-long.wav", long.read_bytes())
+    (short,) = make_wavs(tmp_path / "wavs", 1)
+    out = tmp_path / "out"
+    inputs = resolve_inputs(["s3://calls/day/a-long.wav", str(short)])
+
+    def cut_while_decoding() -> None:  # once a first block of the recording has been read
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if s3.traffic.bytes_read("calls/day/a-long.wav") >= 4 * 2**20:
+                s3.proxy.cut()
+                return
+            time.sleep(0.002)
+
+    watcher = threading.Thread(target=cut_while_decoding, daemon=True)
+    watcher.start()
+    summary = batch(str(out), max_concurrency=1, max_failed=1, chunking=ChunkSettings(30, 2)).run(inputs)
+    watcher.join()
+    results = {r.input: r for r in summary.results}
+    failed = results["s3://calls/day/a-long.wav"]
+    assert failed.status == "failed", failed
+    assert any(word in (failed.error or "") for word in CONNECTION_WORDS), failed.error
+    assert results[str(short)].status == "ok"
+    assert s3.traffic.bytes_read("calls/day/a-long.wav") < long.stat().st_size  # cut before the end
+    assert sandbox.stats.snapshot()["transcriptions"] < 20 + 1  # not all of the 20 pieces were sent
