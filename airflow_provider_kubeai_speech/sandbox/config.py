@@ -24,13 +24,17 @@ class SandboxConfig:
     :param engine: ``fake``, ``pocketsphinx`` or ``faster-whisper``.
     :param model_path: local weights for ``faster-whisper``.
     :param startup_delay: seconds from pod creation to Ready.
+    :param startup_stagger: extra seconds per pod already starting: the pods of one scale-up become
+        Ready one after another, as on a real cluster.
     :param cache_load_delay: seconds to fill the model cache of a Model with a cacheProfile.
     :param first_request_delay: extra seconds of a replica's first request (lazy weight loading).
     :param replica_concurrency: requests one replica serves at once; more wait in line.
     :param latency_per_request: fake engine seconds per request.
     :param latency_per_audio_second: fake engine seconds per second of audio.
-    :param autoscale_window: seconds of idleness (at least ``scaleDownDelaySeconds``) before the
-        autoscaler scales a Model down to ``minReplicas`` (KubeAI averages over 10 minutes).
+    :param autoscale_interval: seconds between autoscaler passes (KubeAI's ``modelAutoscaling.interval``,
+        10 s); tests shorten it.
+    :param autoscale_window: seconds the autoscaler averages active requests over (KubeAI's
+        ``modelAutoscaling.timeWindow``, 10 min).
     :param host_wait_timeout: seconds a request waits for a ready replica before 504.
     :param bookmark_interval: seconds between watch bookmarks.
     :param watch_history: events kept for watch resumption; older resourceVersions get 410 Gone.
@@ -48,11 +52,13 @@ class SandboxConfig:
     engine: str = "fake"
     model_path: str | None = None
     startup_delay: float = 0.5
+    startup_stagger: float = 0.0
     cache_load_delay: float = 0.5
     first_request_delay: float = 0.0
     replica_concurrency: int = 4
     latency_per_request: float = 0.0
     latency_per_audio_second: float = 0.0
+    autoscale_interval: float = 10.0
     autoscale_window: float = 600.0
     host_wait_timeout: float = 600.0
     bookmark_interval: float = 5.0
