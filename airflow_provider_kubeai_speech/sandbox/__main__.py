@@ -10,7 +10,7 @@ import sys
 import threading
 from pathlib import Path
 
-from airflow_provider_kubeai_speech.sandbox.config import SandboxConfig
+from airflow_provider_kubeai_speech.sandbox.config import PROVIDER_ROLE, SandboxConfig
 from airflow_provider_kubeai_speech.sandbox.engines import ENGINE_NAMES
 from airflow_provider_kubeai_speech.sandbox.faults import Faults
 from airflow_provider_kubeai_speech.sandbox.server import Sandbox
@@ -51,6 +51,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--bookmark-interval", type=float, default=5.0)
     parser.add_argument("--token", help="Kubernetes API bearer token (generated when omitted)")
+    parser.add_argument(
+        "--restricted-role",
+        action="store_true",
+        help="bind the token to exactly the verbs the provider needs (PROVIDER_ROLE); others answer 403",
+    )
     parser.add_argument("--gateway-token", help="require this bearer token on the KubeAI endpoint")
     parser.add_argument(
         "--tls", action="store_true", help="serve https with a generated CA (written to the state dir)"
@@ -83,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         autoscale_window=args.autoscale_window,
         bookmark_interval=args.bookmark_interval,
         gateway_token=args.gateway_token,
+        role=PROVIDER_ROLE if args.restricted_role else None,
         tls=args.tls,
         state_dir=args.state_dir,
         seed=args.seed,

@@ -10,6 +10,15 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 
+PROVIDER_ROLE: dict[str, tuple[str, ...]] = {
+    "models": ("list", "watch", "create", "patch", "delete"),
+}
+"""The least the provider needs (docs/operators.rst): reads are lists (one Model by field selector)
+and watches, writes are server-side applies (create on the first) and merge patches, and deletes.
+Nothing on ``models/status`` (KubeAI writes it; the provider reads it with the Model) or
+``models/scale`` (the teardown also sets ``minReplicas``, so it patches the Model itself)."""
+
+
 @dataclass
 class SandboxConfig:
     """How a :class:`~airflow_provider_kubeai_speech.sandbox.Sandbox` behaves.
@@ -19,6 +28,9 @@ class SandboxConfig:
     :param kubeai_port: KubeAI endpoint port (0 = a free port).
     :param namespaces: namespaces the token may use (others answer 403); the first is KubeAI's.
     :param token: bearer token of the Kubernetes API (generated when empty).
+    :param role: when set, the token is bound to exactly these verbs, by RBAC resource
+        (``models``, ``models/status``, ``models/scale``), e.g. :data:`PROVIDER_ROLE`; anything
+        else answers 403 as a namespaced Role would. None grants everything in ``namespaces``.
     :param gateway_token: when set, the KubeAI endpoint wants ``Authorization: Bearer <it>``
         (a gateway in front of KubeAI); KubeAI itself has no authentication.
     :param engine: ``fake``, ``pocketsphinx`` or ``faster-whisper``.
@@ -48,6 +60,7 @@ class SandboxConfig:
     kubeai_port: int = 0
     namespaces: tuple[str, ...] = ("kubeai",)
     token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    role: dict[str, tuple[str, ...]] | None = None
     gateway_token: str | None = None
     engine: str = "fake"
     model_path: str | None = None
