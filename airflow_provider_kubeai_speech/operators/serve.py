@@ -316,15 +316,9 @@ class ServeSpeechModelOperator(KeepTrailingNewlines, BaseOperator):
         self.model_name = spec.model_name  # the seed's ``name`` when model_name was not given
         labels, annotations = airflow_labels_and_annotations(context)
         manifest = spec.to_manifest(self.hook.namespace, extra_labels=labels, annotations=annotations)
+        user_min = manifest["spec"].get("minReplicas", 0)
         if self.hold_capacity:
-            user_min = manifest["spec"].get("minReplicas", 0)
             manifest = hold_capacity(manifest, self.needed_replicas(spec))
-            if manifest["spec"]["minReplicas"] != user_min:
-                self.log.info(
-                    "Autoscaling is on: minReplicas held at %s for this run (the teardown restores %s)",
-                    manifest["spec"]["minReplicas"],
-                    user_min,
-                )
         name, namespace = spec.model_name, self.hook.namespace
         existing = self.hook.find_model(name)
         ours = existing is not None and created_by(existing, context) and self._recorded_creation(context)
@@ -350,6 +344,8 @@ class ServeSpeechModelOperator(KeepTrailingNewlines, BaseOperator):
             self.log.info(
                 "KubeAI Model %s/%s %s", namespace, name, "updated" if changed else "already up to date"
             )
+        if self.if_exists != "skip" or existing is None or ours:
+            self._log_hold(manifest, user_min)
         if not self.wait_for_ready:
             return self._result(self.hook.model_status(name).ready_replicas)
         woken = self._wake_by_request(name)
@@ -357,6 +353,14 @@ class ServeSpeechModelOperator(KeepTrailingNewlines, BaseOperator):
             self._defer_until_ready(name)
         status = self._wait_blocking(name)
         return self._finish(status.ready_replicas, warmed=woken)
+
+    def _log_hold(self, manifest: dict[str, Any], user_min: int) -> None:
+        if manifest["spec"]["minReplicas"] != user_min:
+            self.log.info(
+                "Autoscaling is on: minReplicas held at %s for this run (the teardown restores %s)",
+                manifest["spec"]["minReplicas"],
+                user_min,
+            )
 
     def _wake_by_request(self, name: str) -> bool:
         """At minReplicas 0 under autoscaling, wake the Model the KubeAI way: with a request.

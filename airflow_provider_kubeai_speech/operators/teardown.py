@@ -28,7 +28,7 @@ def whole_number(field: str, value: Any, *, optional: bool, fix: str) -> int | N
     :param optional: None is allowed (and returned).
     :param fix: what to write instead.
     """
-    if value is None and optional:
+    if optional and (value is None or value in ("", "None")):  # "None": a template rendered to text
         return None
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return value

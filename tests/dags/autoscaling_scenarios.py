@@ -43,3 +43,21 @@ with DAG(
     )
     scale = ScaleSpeechModelOperator(task_id="scale_to_zero", model_name="nightly", replicas=0)
     serve >> wait >> scale.as_teardown(setups=serve)
+
+# minReplicas stays 0 (hold_capacity=False): the warm-up request wakes the Model, KubeAI's way.
+with DAG(
+    "test_wake_by_request",
+    schedule=None,
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    max_active_runs=1,
+):
+    ServeSpeechModelOperator(
+        task_id="serve_model",
+        model_name="woken",
+        url="hf://Systran/faster-whisper-small.en",
+        scaling={"min_replicas": 0, "max_replicas": 1},
+        hold_capacity=False,
+        warm_up=True,
+        timeout=30,
+        retries=0,
+    )

@@ -102,3 +102,14 @@ def test_a_wait_nothing_will_satisfy_fails_at_once(make_kubeai_sandbox: Any) -> 
     )
     with pytest.raises(CapacityNotProvidedError, match=r"autoscaling is disabled and spec.replicas is 1"):
         hook.wait_for_ready("frozen", 2, timeout=60)
+
+
+def test_at_min_zero_the_warm_up_request_wakes_the_model(make_kubeai_sandbox: Any, run_dag: Any) -> None:
+    sandbox = make_kubeai_sandbox(startup_delay=0.5, **FAST)
+    result = run_dag("test_wake_by_request")
+    assert result.state == "success", result.tis
+    assert result.xcom("serve_model")["ready_replicas"] == 1
+    model = sandbox.store.get(NS, "woken")
+    assert model["spec"]["minReplicas"] == 0  # nothing held
+    assert model["spec"]["replicas"] == 1  # set by the scale from zero the request caused
+    assert sandbox.stats.snapshot()["outcomes"] == {"200": 1}  # one request: the warm-up

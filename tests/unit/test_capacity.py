@@ -92,3 +92,36 @@ def test_serve_refuses_waits_it_can_never_satisfy() -> None:
         )
     with pytest.raises(SpeechModelSpecError, match=r"min_ready_replicas='x' is not a whole number"):
         ServeSpeechModelOperator(task_id="s", model_name="m", url="hf://a/b", min_ready_replicas="x")  # type: ignore[arg-type]
+
+
+def _context() -> dict[str, Any]:
+    ti = mock.Mock(dag_id="d", task_id="serve", try_number=1)
+    return {"ti": ti, "run_id": "r"}
+
+
+def _serve(**kwargs: Any) -> tuple[ServeSpeechModelOperator, Any]:
+    op = ServeSpeechModelOperator(
+        task_id="serve", model_name="m", url="hf://a/b", wait_for_ready=False, **kwargs
+    )
+    patcher = mock.patch.object(ServeSpeechModelOperator, "hook")
+    hook = patcher.start()
+    hook.namespace = "kubeai"
+    hook.find_model.return_value = None
+    hook.model_status.return_value = mock.Mock(ready_replicas=0)
+    op.execute(_context())  # type: ignore[arg-type]
+    patcher.stop()
+    return op, hook
+
+
+def test_serve_holds_min_replicas_while_autoscaling() -> None:
+    _, hook = _serve(replicas=2, scaling={"min_replicas": 0, "max_replicas": 2})
+    (manifest,), _ = hook.apply_model.call_args
+    assert manifest["spec"]["minReplicas"] == 2 and manifest["spec"]["replicas"] == 2
+    assert manifest["metadata"]["annotations"][USER_MIN_REPLICAS_ANNOTATION] == "0"
+
+
+def test_serve_does_not_hold_when_told_not_to_or_without_autoscaling() -> None:
+    _, hook = _serve(replicas=2, scaling={"min_replicas": 0}, hold_capacity=False)
+    assert hook.apply_model.call_args.args[0]["spec"]["minReplicas"] == 0
+    _, hook = _serve(replicas=2, scaling={"autoscaling_disabled": True})
+    assert hook.apply_model.call_args.args[0]["spec"]["minReplicas"] == 0
