@@ -38,7 +38,7 @@ with DAG(
         model_name="nightly",
         min_ready_replicas=2,
         deferrable=True,
-        timeout=20,
+        timeout=60,
         retries=0,
     )
     scale = ScaleSpeechModelOperator(task_id="scale_to_zero", model_name="nightly", replicas=0)
