@@ -31,7 +31,9 @@ test-deployment: setup
 ## Install Debian's postgresql when missing, and check that a private cluster starts and stops
 ## (the deployment tests do this themselves; this target is for a machine being prepared).
 postgres:
-	@dir=$$(mktemp -d) && chmod 755 $$dir && bash tests/deployment/postgres.sh start $$dir/pg 55439 && bash tests/deployment/postgres.sh stop $$dir/pg && rm -rf $$dir
+	@dir=$$(mktemp -d) && chmod 755 $$dir && \
+	port=$$($(PYTHON) -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])') && \
+	bash tests/deployment/postgres.sh start $$dir/pg $$port && bash tests/deployment/postgres.sh stop $$dir/pg && rm -rf $$dir
 
 ## Everything but the tests marked slow.
 test-fast: setup
