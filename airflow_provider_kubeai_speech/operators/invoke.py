@@ -28,7 +28,7 @@ class InvokeSpeechOperator(KeepTrailingNewlines, BaseOperator):
 
     Up to ``max_concurrency`` streamed uploads run at once over one pooled connection; transient
     failures are retried per file; each transcript is written atomically next to a JSONL results
-    manifest (``_transcriptions.jsonl``) as soon as it arrives. With ``skip_existing`` a rerun after
+    manifest (``_transcriptions/`` parts) as soon as it arrives. With ``skip_existing`` a rerun after
     a crash or kill sends only what is missing. ``max_failed`` decides when the task fails; the
     failure lists what failed and why, and every finished transcript stays written.
 
