@@ -8,7 +8,7 @@ UV_VERSION := 0.13.9
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: setup test test-fast lint format demo sandbox docs bench lock clean
+.PHONY: setup test test-fast test-deployment postgres lint format demo sandbox docs bench lock clean
 
 setup: $(STAMP)
 
@@ -18,9 +18,22 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(BIN)/uv pip install --python $(BIN)/python --constraint $(CONSTRAINTS) --editable '.[dev]'
 	@touch $(STAMP)
 
-## The whole suite (unit, integration against the sandbox, example DAGs, slow end-to-end tests).
+## The whole suite (unit, integration against the sandbox, example DAGs, slow end-to-end tests,
+## and tests/deployment: PostgreSQL + scheduler + dag-processor + triggerer + api-server).
+## The deployment tests install Debian's postgresql when it is missing (as root, apt-get).
 test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## Only the real-deployment layer (a few minutes).
+test-deployment: setup
+	$(BIN)/python -m pytest tests/deployment $(PYTEST_ARGS)
+
+## Install Debian's postgresql when missing, and check that a private cluster starts and stops
+## (the deployment tests do this themselves; this target is for a machine being prepared).
+postgres:
+	@dir=$$(mktemp -d) && chmod 755 $$dir && \
+	port=$$($(PYTHON) -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])') && \
+	bash tests/deployment/postgres.sh start $$dir/pg $$port && bash tests/deployment/postgres.sh stop $$dir/pg && rm -rf $$dir
 
 ## Everything but the tests marked slow.
 test-fast: setup

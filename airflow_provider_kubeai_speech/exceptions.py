@@ -30,6 +30,10 @@ class ModelDeletedError(KubeAISpeechError):
     """The Model was deleted while waiting for it."""
 
 
+class CapacityNotProvidedError(KubeAISpeechError):
+    """A wait for ready replicas that nothing is going to provide (see :mod:`..capacity`)."""
+
+
 class ReadinessTimeoutError(KubeAISpeechError):
     """The Model did not become ready in time.
 

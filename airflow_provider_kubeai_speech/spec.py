@@ -65,13 +65,13 @@ CRD_URL_SCHEMES = ("hf://", "pvc://", "ollama://", "s3://", "gs://", "oss://")
 CACHE_PROFILE_URL_SCHEMES = ("hf://", "s3://", "gs://", "oss://")
 CACHE_PROFILE_REQUIRED_SCHEMES = ("gs://", "oss://")
 
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-_LABEL_NAME = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)$")
-_RESOURCE_PROFILE_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+_LABEL_NAME = re.compile(r"([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)")
+_RESOURCE_PROFILE_NAME = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?")
 # The seed's store:// form: DigitalHub's own artifact store, resolved by DigitalHub, not by KubeAI.
 _SEED_STORE_URL = re.compile(r"^store://([^/]+)/model/huggingface/.+")
-_HF_REPO = re.compile(r"^hf://[A-Za-z0-9][-A-Za-z0-9_.]*/[A-Za-z0-9][-A-Za-z0-9_.]*(@[^\s]+)?$")
+_HF_REPO = re.compile(r"hf://[A-Za-z0-9][-A-Za-z0-9_.]*/[A-Za-z0-9][-A-Za-z0-9_.]*(@[^\s]+)?")
 
 _RESOURCE_PROFILE_FIX = (
     "Fix: KubeAI sets scheduling and resources per resource profile in its Helm values "
@@ -398,9 +398,9 @@ def _labels_from_seed(value: Any) -> Any:
 def _check_label_key(key: str) -> None:
     prefix, sep, name = key.rpartition("/")
     bad = (
-        not _LABEL_NAME.match(name)
+        not _LABEL_NAME.fullmatch(name)
         or len(name) > 63
-        or (sep and (not prefix or len(prefix) > 253 or not _DNS_SUBDOMAIN.match(prefix)))
+        or (sep and (not prefix or len(prefix) > 253 or not _DNS_SUBDOMAIN.fullmatch(prefix)))
     )
     if bad:
         raise _fail(
@@ -412,7 +412,7 @@ def _check_label_key(key: str) -> None:
 
 
 def _check_label_value(key: str, value: str) -> None:
-    if value and (len(value) > 63 or not _LABEL_NAME.match(value)):
+    if value and (len(value) > 63 or not _LABEL_NAME.fullmatch(value)):
         raise _fail(
             "label {key!r} has value {value!r}, which is not a valid Kubernetes label value. Fix: "
             "use up to 63 letters, digits, '-', '_' or '.', starting and ending with a letter or "
@@ -444,7 +444,7 @@ def check_model_name(name: str) -> str:
             m=MAX_MODEL_NAME_LENGTH,
             short=name[:MAX_MODEL_NAME_LENGTH].rstrip("-"),
         )
-    if not _DNS_LABEL.match(name):
+    if not _DNS_LABEL.fullmatch(name):
         suggestion = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-") or "my-speech-model"
         raise _fail(
             "{name!r} is not a valid Model name: Kubernetes needs a DNS-1123 label (lower-case "
@@ -596,7 +596,7 @@ class SpeechModelSpec(_Strict):
                 scheme=scheme,
                 example=f"{scheme}{'Systran/faster-whisper-small' if scheme == 'hf://' else 'bucket/path'}",
             )
-        if scheme == "hf://" and not _HF_REPO.match(url):
+        if scheme == "hf://" and not _HF_REPO.fullmatch(url):
             raise _fail(
                 "url {url!r} is not a Hugging Face repository: expected hf://<owner>/<repo>. "
                 "Fix: e.g. 'hf://Systran/faster-whisper-small'.",
@@ -624,7 +624,7 @@ class SpeechModelSpec(_Strict):
             )
 
     def _check_resource_profile(self) -> None:
-        if not _RESOURCE_PROFILE_NAME.match(self.profile):
+        if not _RESOURCE_PROFILE_NAME.fullmatch(self.profile):
             raise _fail(
                 "profile {profile!r} is not a resource profile name (KubeAI's resourceProfile is "
                 "'<profile>:<count>'). Fix: give only the profile name, e.g. profile='cpu' and "
@@ -661,7 +661,7 @@ class SpeechModelSpec(_Strict):
 
     def _check_secrets(self) -> None:
         for secret in self.secrets or []:
-            if len(secret) > 253 or not _DNS_SUBDOMAIN.match(secret):
+            if len(secret) > 253 or not _DNS_SUBDOMAIN.fullmatch(secret):
                 raise _fail(
                     "secrets: {secret!r} is not a valid Kubernetes Secret name. Fix: use "
                     "lower-case letters, digits, '-' and '.', e.g. 'whisper-credentials'.",
@@ -769,7 +769,7 @@ class SpeechModelSpec(_Strict):
         :param annotations: annotations added by the caller.
         :return: ``{"apiVersion": "kubeai.org/v1", "kind": "Model", "metadata": ..., "spec": ...}``.
         """
-        if not namespace or len(namespace) > 63 or not _DNS_LABEL.match(namespace):
+        if not namespace or len(namespace) > 63 or not _DNS_LABEL.fullmatch(namespace):
             raise SpeechModelSpecError(
                 [("namespace", f"{namespace!r} is not a valid namespace name. Fix: e.g. 'kubeai'.")]
             )

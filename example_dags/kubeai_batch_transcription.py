@@ -1,8 +1,16 @@
 """Nightly batch transcription: serve a speech model, wait for it, transcribe the day's recordings,
 scale the model to zero.
 
-Every file in ``<input_root>/<ds>/`` is transcribed into ``<output_root>/<ds>/`` (one transcript per
-recording plus the ``_transcriptions/`` manifest). A rerun of the same day sends only what is missing.
+Every file in ``<input_root>/<day>/`` is transcribed into ``<output_root>/<day>/`` (one transcript per
+recording plus the ``_transcriptions/`` manifest). A rerun of the same day, or a retry of a killed task,
+sends only what is missing. ``<day>`` is the run's logical date, or, for a run triggered without
+one (Airflow 3 allows that), the date it was triggered for.
+
+KubeAI's autoscaler owns ``spec.replicas``: the serve task holds ``minReplicas`` at the 2 replicas
+the sensor waits for, whatever the autoscaler decided overnight, and the teardown gives them back
+(``minReplicas`` 0 again), so the Model costs nothing until tomorrow. One run at a time
+(``max_active_runs=1``): a run's teardown must not take the capacity of another run of the same
+Model.
 """
 
 from __future__ import annotations
@@ -14,6 +22,9 @@ from airflow_provider_kubeai_speech.operators.invoke import InvokeSpeechOperator
 from airflow_provider_kubeai_speech.operators.serve import ServeSpeechModelOperator
 from airflow_provider_kubeai_speech.operators.teardown import ScaleSpeechModelOperator
 from airflow_provider_kubeai_speech.sensors.model_ready import SpeechModelReadySensor
+
+# The run's day, with or without a logical date.
+DAY = "{{ (dag_run.logical_date or dag_run.run_after) | ds }}"
 
 with DAG(
     dag_id="kubeai_batch_transcription",
@@ -57,12 +68,13 @@ with DAG(
     transcribe = InvokeSpeechOperator(
         task_id="transcribe_day",
         model_name="{{ ti.xcom_pull(task_ids='serve_model')['model'] }}",
-        audio="{{ params.input_root }}/{{ ds }}",
-        output_path="{{ params.output_root }}/{{ ds }}",
+        audio="{{ params.input_root }}/" + DAY,
+        output_path="{{ params.output_root }}/" + DAY,
         response_format="{{ params.response_format }}",
         language="en",
         max_concurrency=8,  # 2 ready replicas x 4 requests each
         max_failed=0.02,  # tolerate up to 2 % bad recordings; the rest must succeed
+        retries=2,  # a retry sends only the recordings that have no transcript yet
     )
     # [END howto_invoke]
 
@@ -70,7 +82,7 @@ with DAG(
     scale_to_zero = ScaleSpeechModelOperator(
         task_id="scale_to_zero",
         model_name="{{ ti.xcom_pull(task_ids='serve_model')['model'] }}",
-        replicas=0,  # keeps KubeAI's model cache; tomorrow's request scales it up again
+        replicas=0,  # keeps KubeAI's model cache; restores the user's minReplicas (0)
     )
     # [END howto_teardown]
 

@@ -5,6 +5,11 @@ upload in memory. With ``chunk_seconds``, a recording longer than that is decode
 OGG/Opus, FLAC, WAV: the ``audio`` extra), cut at pauses into pieces, the pieces transcribed in
 parallel and stitched into one SRT per recording with times on the recording's clock. If the task
 fails part way, the finished pieces are kept and its retry sends only the others.
+
+The scale-to-zero step is the serve step's teardown: it runs whatever happened, and the run's
+state is still the transcription's (a failed transcription fails the run). Runs of this DAG share
+one Model, so only one runs at a time: a run's teardown cannot scale the Model to zero under
+another run still transcribing.
 """
 
 from __future__ import annotations
@@ -16,11 +21,15 @@ from airflow_provider_kubeai_speech.operators.invoke import InvokeSpeechOperator
 from airflow_provider_kubeai_speech.operators.serve import ServeSpeechModelOperator
 from airflow_provider_kubeai_speech.operators.teardown import ScaleSpeechModelOperator
 
+# The run's day, with or without a logical date.
+DAY = "{{ (dag_run.logical_date or dag_run.run_after) | ds }}"
+
 with DAG(
     dag_id="kubeai_long_recordings",
     schedule="@daily",
     start_date=pendulum.datetime(2026, 11, 1, tz="UTC"),
     catchup=False,
+    max_active_runs=1,
     params={
         "meetings": Param("/data/meetings", type="string", description="one sub-folder per day"),
         "subtitles": Param("/data/subtitles", type="string"),
@@ -43,8 +52,8 @@ with DAG(
     transcribe = InvokeSpeechOperator(
         task_id="transcribe_meetings",
         model_name="{{ ti.xcom_pull(task_ids='serve_model')['model'] }}",
-        audio="{{ params.meetings }}/{{ ds }}",
-        output_path="{{ params.subtitles }}/{{ ds }}",
+        audio="{{ params.meetings }}/" + DAY,
+        output_path="{{ params.subtitles }}/" + DAY,
         response_format="srt",
         chunk_seconds="{{ params.chunk_seconds }}",  # 300: 5-minute pieces
         chunk_overlap_seconds=2,  # words near a cut are heard whole by one of the two pieces
@@ -59,4 +68,4 @@ with DAG(
         replicas=0,
     )
 
-    serve >> transcribe >> idle
+    serve >> transcribe >> idle.as_teardown(setups=serve)

@@ -20,6 +20,7 @@ with DAG(
     schedule=None,
     start_date=pendulum.datetime(2026, 11, 1, tz="UTC"),
     catchup=False,
+    max_active_runs=1,  # the runs share one Model: a run's teardown must not delete it under another
     params={"sample": "/data/calls/sample.wav"},
     tags=["kubeai", "speech", "example"],
 ) as dag:

@@ -14,7 +14,9 @@ import random
 import time
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from airflow_provider_kubeai_speech.capacity import capacity_shortfall
 from airflow_provider_kubeai_speech.exceptions import (
+    CapacityNotProvidedError,
     KubeAIClusterError,
     ModelDeletedError,
     ModelNotFoundError,
@@ -339,7 +341,12 @@ def readiness(
             raise ModelDeletedError(
                 f"KubeAI Model {namespace}/{name} does not exist (or was deleted while waiting for it)."
             )
-        return ModelStatus.from_model(model).is_ready(min_ready_replicas)
+        if ModelStatus.from_model(model).is_ready(min_ready_replicas):
+            return True
+        shortfall = capacity_shortfall(model, min_ready_replicas)
+        if shortfall is not None:
+            raise CapacityNotProvidedError(shortfall)
+        return False
 
     return ready
 

@@ -193,12 +193,15 @@ class KubeAISpeechHook(BaseHook):
     def scale_model(self, name: str, replicas: int, *, min_replicas: int | None = None) -> dict[str, Any]:
         """Set ``spec.replicas`` (and ``minReplicas``). Scaling to zero keeps KubeAI's model cache.
 
-        When ``min_replicas`` is not given and the Model's ``minReplicas`` is above ``replicas``, it
-        is lowered too; otherwise KubeAI's autoscaler would scale straight back up.
+        When ``min_replicas`` is not given, the user's minimum that a serve task recorded on the
+        Model comes back (see :mod:`~airflow_provider_kubeai_speech.capacity`), and a minimum above
+        ``replicas`` is lowered to it; otherwise KubeAI's autoscaler would scale straight back up.
         """
+        from airflow_provider_kubeai_speech.capacity import min_replicas_after_teardown
+
         current = self.get_model(name)
-        if min_replicas is None and int(current.get("spec", {}).get("minReplicas") or 0) > replicas:
-            min_replicas = replicas
+        if min_replicas is None:
+            min_replicas = min_replicas_after_teardown(current, replicas)
         return self.models.scale(name, replicas, min_replicas)
 
     def model_status(self, name: str) -> ModelStatus:

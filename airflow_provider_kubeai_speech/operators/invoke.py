@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+import os
+import re
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseOperator
@@ -9,6 +12,7 @@ from airflow.providers.common.compat.sdk import BaseOperator
 from airflow_provider_kubeai_speech.exceptions import KubeAISpeechError
 from airflow_provider_kubeai_speech.operators.templating import KeepTrailingNewlines
 from airflow_provider_kubeai_speech.transcription.formats import RESPONSE_FORMATS
+from airflow_provider_kubeai_speech.transcription.storage import conn_id_in_uri
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -24,7 +28,7 @@ class InvokeSpeechOperator(KeepTrailingNewlines, BaseOperator):
 
     Up to ``max_concurrency`` streamed uploads run at once over one pooled connection; transient
     failures are retried per file; each transcript is written atomically next to a JSONL results
-    manifest (``_transcriptions.jsonl``) as soon as it arrives. With ``skip_existing`` a rerun after
+    manifest (``_transcriptions/`` parts) as soon as it arrives. With ``skip_existing`` a rerun after
     a crash or kill sends only what is missing. ``max_failed`` decides when the task fails; the
     failure lists what failed and why, and every finished transcript stays written.
 
@@ -56,6 +60,12 @@ class InvokeSpeechOperator(KeepTrailingNewlines, BaseOperator):
         words in the overlap are kept once, from the piece they are central to.
     :param namespace: KubeAI's namespace (default: the connection's).
     :param kubeai_conn_id: the ``kubeai_speech`` connection.
+    :param audio_conn_id: the storage connection for ``audio`` URIs that name none (as
+        common-io's ``FileTransferOperator`` has ``source_conn_id``); default: the scheme's
+        (``aws_default`` for s3://, ``google_cloud_default`` for gs://) when it exists, else the
+        storage library's credential chain. ``s3://CONN@bucket/key`` names its own, and an
+        ``ObjectStoragePath`` keeps its own.
+    :param output_conn_id: the same for ``output_path`` (``dest_conn_id`` in FileTransferOperator).
     """
 
     template_fields: Sequence[str] = (
@@ -75,6 +85,8 @@ class InvokeSpeechOperator(KeepTrailingNewlines, BaseOperator):
         "chunk_overlap_seconds",
         "namespace",
         "kubeai_conn_id",
+        "audio_conn_id",
+        "output_conn_id",
     )
     template_fields_renderers = {"audio": "json", "extra_fields": "json"}
     ui_color = "#e8e0f5"
@@ -101,6 +113,8 @@ class InvokeSpeechOperator(KeepTrailingNewlines, BaseOperator):
         chunk_overlap_seconds: float = 2.0,
         namespace: str | None = None,
         kubeai_conn_id: str = "kubeai_speech_default",
+        audio_conn_id: str | None = None,
+        output_conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -123,43 +137,79 @@ class InvokeSpeechOperator(KeepTrailingNewlines, BaseOperator):
         self.chunk_overlap_seconds = chunk_overlap_seconds
         self.namespace = namespace
         self.kubeai_conn_id = kubeai_conn_id
+        self.audio_conn_id = audio_conn_id
+        self.output_conn_id = output_conn_id
         self._batch: BatchTranscriber | None = None
         self._hook: KubeAISpeechHook | None = None
-        self._lineage: tuple[list[Any], Any] = ([], None)
+        self._lineage: _Lineage | None = None
+        self._check_arguments(rendered=False)
 
-    def _check_arguments(self) -> tuple[int, int, float]:
-        """Every argument error, before anything is read or sent."""
-        if self.response_format not in RESPONSE_FORMATS:
+    def _check_arguments(self, *, rendered: bool = True) -> _Checked:
+        """Every argument error, before anything is read or sent: at construction for the values
+        given as they are, and again after rendering (templated values are checked then)."""
+
+        def given(value: Any) -> bool:
+            return rendered or not _templated(value)
+
+        if given(self.response_format) and self.response_format not in RESPONSE_FORMATS:
             raise KubeAISpeechError(
                 f"response_format={self.response_format!r} is not one of {', '.join(RESPONSE_FORMATS)}. Fix: e.g. response_format='srt'."
             )
-        for granularity in self.timestamp_granularities or []:
-            if granularity not in ("segment", "word"):
+        if given(self.timestamp_granularities):
+            for granularity in self.timestamp_granularities or []:
+                if granularity not in ("segment", "word"):
+                    raise KubeAISpeechError(
+                        f"timestamp_granularities has {granularity!r}. Fix: use 'segment' and/or 'word'."
+                    )
+        if given(self.model_name):
+            _check_model_name(self.model_name)
+        if given(self.audio):
+            _check_audio(self.audio)
+        if given(self.output_path) and self.output_path is not None:
+            if not isinstance(self.output_path, str | os.PathLike) and not hasattr(
+                self.output_path, "protocol"
+            ):
                 raise KubeAISpeechError(
-                    f"timestamp_granularities has {granularity!r}. Fix: use 'segment' and/or 'word'."
+                    f"output_path={self.output_path!r} is not a path or URI. Fix: a folder or bucket URI, "
+                    "e.g. output_path='s3://transcripts/{{ ds }}', or None to return transcripts in XCom."
                 )
-        try:
-            concurrency, attempts, max_failed = (
-                int(self.max_concurrency),
-                int(self.max_attempts),
-                float(self.max_failed),
-            )
-        except (TypeError, ValueError) as err:
-            raise KubeAISpeechError(
-                f"max_concurrency, max_attempts and max_failed must be numbers: {err}"
-            ) from None
-        if concurrency < 1 or attempts < 1 or max_failed < 0:
-            raise KubeAISpeechError(
-                f"max_concurrency={concurrency}, max_attempts={attempts}, max_failed={max_failed}: the first two must be >= 1 "
-                "and max_failed >= 0 (a count, or a fraction below 1)."
-            )
-        if not self.model_name or not isinstance(self.model_name, str):
-            raise KubeAISpeechError(
-                f"model_name={self.model_name!r}. Fix: the KubeAI Model name, e.g. \"{{{{ ti.xcom_pull('serve')['model'] }}}}\"."
-            )
-        if self.audio in (None, "", []):
-            raise KubeAISpeechError("audio is empty. Fix: a path, URI, glob, folder, or a list of them.")
-        return concurrency, attempts, max_failed
+            if not str(self.output_path).strip():
+                raise KubeAISpeechError(
+                    f"output_path={self.output_path!r} is empty: transcripts would be written into the worker's "
+                    "working directory. Fix: a folder or bucket URI, e.g. output_path='s3://transcripts/{{ ds }}', "
+                    "or None to return transcripts in XCom."
+                )
+        for outlet in getattr(self, "outlets", None) or []:
+            uri = getattr(outlet, "uri", None)
+            if isinstance(uri, str) and "://" in uri and conn_id_in_uri(uri):
+                plain = uri.replace(f"{conn_id_in_uri(uri)}@", "", 1)
+                raise KubeAISpeechError(
+                    f"outlets has Asset({uri!r}), which names the connection {conn_id_in_uri(uri)!r}: the same "
+                    f"data read through another connection would be another asset. Fix: Asset({plain!r})."
+                )
+        for name in ("audio_conn_id", "output_conn_id", "kubeai_conn_id"):
+            value = getattr(self, name)
+            if given(value) and value is not None and (not isinstance(value, str) or not value.strip()):
+                raise KubeAISpeechError(
+                    f"{name}={value!r} is not a connection id. Fix: e.g. {name}='aws_default', or leave it unset."
+                )
+        checked = _Checked()
+        for name, rule in _NUMBERS.items():
+            value = getattr(self, name)
+            if given(value):
+                setattr(checked, name, rule.check(name, value))
+        if (
+            given(self.chunk_seconds)
+            and given(self.chunk_overlap_seconds)
+            and checked.chunk_seconds is not None
+        ):
+            overlap = checked.chunk_overlap_seconds
+            if overlap is not None and overlap > checked.chunk_seconds / 4:
+                raise KubeAISpeechError(
+                    f"chunk_overlap_seconds={self.chunk_overlap_seconds!r} must be between 0 and a quarter of "
+                    f"chunk_seconds ({checked.chunk_seconds / 4:g}). Fix: chunk_overlap_seconds=2."
+                )
+        return checked
 
     def hook_for(self, concurrency: int, attempts: int) -> KubeAISpeechHook:
         from airflow_provider_kubeai_speech.hooks.endpoint import RetrySettings
@@ -173,33 +223,44 @@ class InvokeSpeechOperator(KeepTrailingNewlines, BaseOperator):
         )
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from airflow_provider_kubeai_speech.transcription.batch import BatchOptions, BatchTranscriber
+        from airflow_provider_kubeai_speech.transcription.batch import (
+            BatchFailed,
+            BatchOptions,
+            BatchTranscriber,
+        )
         from airflow_provider_kubeai_speech.transcription.long_audio import chunk_settings
         from airflow_provider_kubeai_speech.transcription.outputs import OutputFolder
         from airflow_provider_kubeai_speech.transcription.sources import resolve_inputs
 
-        concurrency, attempts, max_failed = self._check_arguments()
-        chunking = chunk_settings(self.chunk_seconds, self.chunk_overlap_seconds)
-        inputs = resolve_inputs(self.audio)
-        if self.output_path is None and len(inputs) > int(self.max_xcom_files):
+        checked = self._check_arguments()
+        concurrency, attempts = int(checked.max_concurrency or 1), int(checked.max_attempts or 1)
+        chunking = chunk_settings(checked.chunk_seconds, checked.chunk_overlap_seconds)
+        inputs = resolve_inputs(self.audio, self.audio_conn_id)
+        max_xcom_files = int(checked.max_xcom_files or 0)
+        if self.output_path is None and len(inputs) > max_xcom_files:
             raise KubeAISpeechError(
                 f"{len(inputs)} inputs and no output_path: transcripts would go to XCom, which is for small data "
                 f"(max_xcom_files={self.max_xcom_files}). Fix: set output_path to a folder or bucket for the transcripts."
             )
-        output = OutputFolder(self.output_path) if self.output_path is not None else None
+        output = (
+            OutputFolder(self.output_path, conn_id=self.output_conn_id)
+            if self.output_path is not None
+            else None
+        )
+        self._lineage = _Lineage(inputs, output)
         options = BatchOptions(
             response_format=self.response_format,
             language=self.language,
             prompt=self.prompt,
-            temperature=None if self.temperature is None else float(self.temperature),
+            temperature=checked.temperature,
             timestamp_granularities=list(self.timestamp_granularities)
             if self.timestamp_granularities
             else None,
             extra_fields=self.extra_fields,
             max_concurrency=concurrency,
             skip_existing=self.skip_existing,
-            max_failed=max_failed,
-            progress_interval=float(self.progress_interval),
+            max_failed=float(checked.max_failed or 0),
+            progress_interval=float(checked.progress_interval or 15.0),
             chunking=chunking,
         )
         self._hook = self.hook_for(concurrency, attempts)
@@ -208,9 +269,12 @@ class InvokeSpeechOperator(KeepTrailingNewlines, BaseOperator):
         )
         try:
             summary = self._batch.run(inputs)
+        except BatchFailed as err:
+            self._lineage.summary = err.summary
+            raise
         finally:
             self._hook.close()
-        self._lineage = (inputs, summary)
+        self._lineage.summary = summary
         self.log.info(
             "Done: %d transcribed, %d skipped, %d failed in %.1f s%s",
             summary.count("ok"), summary.count("skipped"), summary.count("failed"), summary.seconds,
@@ -229,25 +293,202 @@ class InvokeSpeechOperator(KeepTrailingNewlines, BaseOperator):
     # -- lineage -------------------------------------------------------------------------------
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
-        """Inputs: the audio locations; output: the transcript folder (OpenLineage stays optional)."""
+        """Inputs: the recordings transcribed (or found already transcribed); output: the
+        transcript folder. Names come from ``ObjectStoragePath.namespace`` and ``.key``
+        (``file`` and the absolute path for local files), never with a connection id."""
+        return self._operator_lineage()
+
+    def get_openlineage_facets_on_failure(self, task_instance: Any) -> Any:
+        """What a failed run did: the recordings whose transcript was written (or already there),
+        and the folder they are in."""
+        return self._operator_lineage()
+
+    def _operator_lineage(self) -> Any:
         try:
             from airflow.providers.common.compat.openlineage.facet import Dataset
             from airflow.providers.openlineage.extractors import OperatorLineage
         except ImportError:
             return None
-        inputs, summary = self._lineage
-        datasets = {_dataset(item.uri) for item in inputs}
-        outputs = (
-            [Dataset(*_dataset(summary.output_uri))] if summary is not None and summary.output_uri else []
+        if self._lineage is None:
+            return OperatorLineage()
+        inputs, outputs = self._lineage.datasets(self.log)
+        return OperatorLineage(
+            inputs=[Dataset(namespace=ns, name=name) for ns, name in inputs],
+            outputs=[Dataset(namespace=ns, name=name) for ns, name in outputs],
         )
-        return OperatorLineage(inputs=[Dataset(ns, name) for ns, name in sorted(datasets)], outputs=outputs)
 
 
-def _dataset(uri: str) -> tuple[str, str]:
-    if "://" in uri:
-        scheme, rest = uri.split("://", 1)
-        bucket, _, key = rest.partition("/")
-        return f"{scheme}://{bucket}", key.rsplit("/", 1)[0] if "/" in key else key
-    import os
+def max_lineage_datasets() -> int:
+    """How many input datasets are reported: Airflow's own cap on collected lineage assets,
+    ``[lineage] max_assets_per_collector`` (default 100)."""
+    from airflow.providers.common.compat.sdk import conf
 
-    return "file", os.path.dirname(os.path.abspath(uri))
+    return conf.getint("lineage", "max_assets_per_collector", fallback=100)
+
+
+class _Lineage:
+    """What a run read and wrote, for OpenLineage."""
+
+    def __init__(self, inputs: list[Any], output: Any) -> None:
+        self.inputs = inputs
+        self.output = output
+        self.summary: Any = None
+
+    def datasets(self, log: Any) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+        if self.summary is None:
+            return [], []
+        done = {r.input for r in self.summary.results if r.status in ("ok", "skipped")}
+        found = [item.dataset for item in self.inputs if item.uri in done]
+        cap = max_lineage_datasets()
+        if len(found) > cap:
+            log.warning(
+                "OpenLineage: %d inputs, reporting the first %d ([lineage] max_assets_per_collector); "
+                "the manifest lists them all",
+                len(found),
+                cap,
+            )
+            found = found[:cap]
+        outputs = [output_dataset(self.output)] if self.output is not None and done else []
+        return found, outputs
+
+
+def output_dataset(output: Any) -> tuple[str, str]:
+    """The output folder's OpenLineage dataset: ``(namespace, name)``."""
+    if output.local is not None:
+        return "file", output.local
+    remote = output.remote
+    return str(remote.namespace), str(remote.key).rstrip("/") or "/"
+
+
+# -- argument checks ---------------------------------------------------------------------------
+
+#: A KubeAI Model name (a DNS-1123 label), optionally ``_<adapter>``.
+_MODEL_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(_[a-z0-9-]+)?")
+
+
+def _templated(value: Any) -> bool:
+    """Whether ``value`` is only known after rendering (Jinja text, an XComArg)."""
+    if isinstance(value, str):
+        return "{{" in value or "{%" in value
+    if isinstance(value, list | tuple):
+        return any(_templated(item) for item in value)
+    return hasattr(value, "resolve") and not hasattr(value, "protocol")
+
+
+def _check_model_name(name: Any) -> None:
+    if not name or not isinstance(name, str) or not _MODEL_NAME.fullmatch(name):
+        raise KubeAISpeechError(
+            f"model_name={name!r} is not a KubeAI Model name (lower-case letters, digits and '-', "
+            "optionally '_<adapter>'). Fix: the Model's name, e.g. \"{{ ti.xcom_pull('serve')['model'] }}\"."
+        )
+
+
+def _check_audio(audio: Any) -> None:
+    if audio in (None, "", []) or (isinstance(audio, str) and not audio.strip()):
+        raise KubeAISpeechError(
+            f"audio={audio!r} is empty. Fix: a path, URI, glob, folder, or a list of them."
+        )
+    if isinstance(audio, list | tuple):
+        for index, item in enumerate(audio):
+            if item is None or (isinstance(item, str) and not item.strip()):
+                raise KubeAISpeechError(
+                    f"audio[{index}]={item!r} is empty. Fix: remove it, or give a path, URI, glob or folder."
+                )
+
+
+class _Number:
+    """How one numeric argument is checked.
+
+    :param low: the smallest value allowed.
+    :param high: the largest value allowed (None: no limit).
+    :param whole: only whole numbers.
+    :param optional: None is allowed.
+    :param fix: what to write instead.
+    """
+
+    def __init__(
+        self,
+        low: float,
+        high: float | None = None,
+        *,
+        whole: bool = False,
+        optional: bool = False,
+        fix: str,
+        low_open: bool = False,
+    ) -> None:
+        self.low, self.high, self.whole, self.optional, self.fix, self.low_open = (
+            low, high, whole, optional, fix, low_open,
+        )  # fmt: skip
+
+    def check(self, name: str, value: Any) -> float | int | None:
+        if value is None and self.optional:
+            return None
+        number: float
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise self._refuse(name, value, "is not a number")
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise self._refuse(name, value, "is not a number") from None
+        if not math.isfinite(number):
+            raise self._refuse(name, value, "is not a finite number")
+        if self.whole and not number.is_integer():
+            raise self._refuse(name, value, "is not a whole number")
+        too_low = number <= self.low if self.low_open else number < self.low
+        if too_low or (self.high is not None and number > self.high):
+            bounds = f"{'above' if self.low_open else 'at least'} {self.low:g}" + (
+                f" and at most {self.high:g}" if self.high is not None else ""
+            )
+            raise self._refuse(name, value, f"must be {bounds}")
+        return int(number) if self.whole else number
+
+    def _refuse(self, name: str, value: Any, problem: str) -> KubeAISpeechError:
+        return KubeAISpeechError(f"{name}={value!r} {problem}. Fix: {self.fix}.")
+
+
+class _MaxFailed(_Number):
+    def check(self, name: str, value: Any) -> float | int | None:
+        number = super().check(name, value)
+        assert number is not None
+        if number >= 1 and not float(number).is_integer():
+            raise self._refuse(name, value, "is neither a whole count nor a fraction below 1")
+        return number
+
+
+_NUMBERS: dict[str, _Number] = {
+    "max_concurrency": _Number(
+        1,
+        1000,
+        whole=True,
+        fix="uploads in flight at once, e.g. max_concurrency=4 (ready replicas x their concurrency)",
+    ),
+    "max_attempts": _Number(1, 100, whole=True, fix="attempts per file, e.g. max_attempts=5"),
+    "max_failed": _MaxFailed(
+        0,
+        fix="a count of files (e.g. max_failed=5) or a fraction of the batch below 1 (e.g. max_failed=0.05)",
+    ),
+    "max_xcom_files": _Number(0, whole=True, fix="e.g. max_xcom_files=100, or set output_path"),
+    "progress_interval": _Number(
+        0, low_open=True, fix="seconds between progress lines, e.g. progress_interval=15"
+    ),
+    "temperature": _Number(
+        0, 1, optional=True, fix="a sampling temperature from 0 to 1, e.g. temperature=0, or None"
+    ),
+    "chunk_seconds": _Number(
+        10, optional=True, fix="chunk_seconds=300 (5 minutes), or None to send recordings whole"
+    ),
+    "chunk_overlap_seconds": _Number(0, fix="chunk_overlap_seconds=2"),
+}
+
+
+class _Checked:
+    """The numeric arguments, checked."""
+
+    max_concurrency: int | float | None = None
+    max_attempts: int | float | None = None
+    max_failed: int | float | None = None
+    max_xcom_files: int | float | None = None
+    progress_interval: int | float | None = None
+    temperature: float | None = None
+    chunk_seconds: float | None = None
+    chunk_overlap_seconds: float | None = None

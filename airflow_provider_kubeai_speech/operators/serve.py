@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from airflow.providers.common.compat.sdk import BaseOperator, conf
 
+from airflow_provider_kubeai_speech.capacity import autoscaling_on, hold_capacity
 from airflow_provider_kubeai_speech.exceptions import KubeAISpeechError
 from airflow_provider_kubeai_speech.operators.templating import KeepTrailingNewlines
 from airflow_provider_kubeai_speech.spec import (
@@ -72,6 +73,14 @@ class ServeSpeechModelOperator(KeepTrailingNewlines, BaseOperator):
     KubeAI cannot express per model. Idempotent: a retry or re-run applies the same Model again
     (server-side apply), so it never creates a duplicate or hits 409 AlreadyExists.
 
+    Under KubeAI's autoscaler (autoscaling on), ``spec.replicas`` belongs to the autoscaler: a
+    ``replicas`` applied here lasts only until its next decision. So, with ``hold_capacity`` (the
+    default), the Model is applied with ``minReplicas`` raised to the replicas this run needs
+    (``max(replicas, min_ready_replicas)``) and the user's own minimum recorded in the annotation
+    ``kubeai-speech.airflow.apache.org/user-min-replicas``; a
+    :class:`~airflow_provider_kubeai_speech.operators.teardown.ScaleSpeechModelOperator` teardown
+    restores it. A wait for replicas that nothing will provide fails at once with the reason.
+
     Returns to XCom ``{"name", "namespace", "model", "base_url", "ready_replicas"}``.
 
     :param model_name: the KubeAI Model name (DNS-1123 label, at most 40 characters).
@@ -104,6 +113,10 @@ class ServeSpeechModelOperator(KeepTrailingNewlines, BaseOperator):
     :param min_ready_replicas: replicas that must be ready.
     :param warm_up: after readiness, transcribe a short clip so the lazily loaded weights are in memory.
     :param warm_up_audio: the clip (default: one bundled with the provider).
+    :param hold_capacity: while autoscaling is on, hold ``minReplicas`` at the replicas this run
+        needs until the teardown gives them back. False leaves ``minReplicas`` as given: the
+        autoscaler then decides, and at ``minReplicas`` 0 the warm-up request (``warm_up=True``)
+        wakes the model, KubeAI's proxy holding it until a replica is ready.
     :param timeout: seconds to wait for readiness, in both blocking and deferrable modes.
     :param poll_interval: seconds between progress lines while waiting (the wait itself is a watch).
     :param deferrable: wait in the triggerer instead of holding a worker slot.
@@ -148,6 +161,7 @@ class ServeSpeechModelOperator(KeepTrailingNewlines, BaseOperator):
         min_ready_replicas: int = 1,
         warm_up: bool = False,
         warm_up_audio: str | None = None,
+        hold_capacity: bool = True,
         timeout: float = 1800,
         poll_interval: float = 30,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
@@ -212,14 +226,15 @@ class ServeSpeechModelOperator(KeepTrailingNewlines, BaseOperator):
         self.min_ready_replicas = min_ready_replicas
         self.warm_up = warm_up
         self.warm_up_audio = warm_up_audio
+        self.hold_capacity = hold_capacity
         self.timeout = timeout
         self.poll_interval = poll_interval
         self.deferrable = deferrable
         self.delete_on_kill = delete_on_kill
         self._created = False
         self._killed = threading.Event()
-        if not any(_templated(getattr(self, name)) for name in _SPEC_FIELDS):
-            self.speech_model_spec()  # a bad spec is a DAG import error, before any run
+        if not any(_templated(getattr(self, name)) for name in (*_SPEC_FIELDS, "min_ready_replicas")):
+            self.check_capacity(self.speech_model_spec())  # a bad spec is a DAG import error
 
     # -- pieces --------------------------------------------------------------------------------
 
@@ -227,6 +242,60 @@ class ServeSpeechModelOperator(KeepTrailingNewlines, BaseOperator):
         """The validated spec from the (rendered) arguments."""
         params = {name: getattr(self, name) for name in _SPEC_FIELDS}
         return build_speech_model_spec({k: v for k, v in params.items() if v is not None})
+
+    def needed_replicas(self, spec: SpeechModelSpec) -> int:
+        """The replicas this run needs: those it asks for, and those it waits for."""
+        waited = self._min_ready() if self.wait_for_ready else 0
+        return max(int(spec.desired_replicas or 0), waited)
+
+    def _min_ready(self) -> int:
+        value = self.min_ready_replicas
+        if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit():
+            raise SpeechModelSpecError(
+                [
+                    (
+                        "min_ready_replicas",
+                        f"min_ready_replicas={value!r} is not a whole number. Fix: an integer >= 1, "
+                        "e.g. min_ready_replicas=1.",
+                    )
+                ]
+            )
+        if int(value) < 1:
+            raise SpeechModelSpecError(
+                [("min_ready_replicas", f"min_ready_replicas={value!r}: must be at least 1.")]
+            )
+        return int(value)
+
+    def check_capacity(self, spec: SpeechModelSpec) -> None:
+        """Refuse, before any cluster call, a wait that this spec can never satisfy."""
+        if not self.wait_for_ready:
+            return
+        needed = self._min_ready()
+        scaling = spec.scaling
+        if scaling is not None and scaling.autoscaling_disabled:
+            replicas = int(spec.desired_replicas or 0)
+            if replicas < needed:
+                raise SpeechModelSpecError(
+                    [
+                        (
+                            "min_ready_replicas",
+                            f"min_ready_replicas={needed} but autoscaling is disabled and replicas={replicas}: "
+                            f"nothing would start the other replicas. Fix: replicas={needed}, or "
+                            f"min_ready_replicas={replicas or 1}.",
+                        )
+                    ]
+                )
+        elif scaling is not None and scaling.max_replicas is not None and scaling.max_replicas < needed:
+            raise SpeechModelSpecError(
+                [
+                    (
+                        "min_ready_replicas",
+                        f"min_ready_replicas={needed} is above scaling.max_replicas={scaling.max_replicas}: "
+                        f"KubeAI never runs more than maxReplicas. Fix: max_replicas>={needed}, or "
+                        f"min_ready_replicas<={scaling.max_replicas}.",
+                    )
+                ]
+            )
 
     @cached_property
     def hook(self) -> KubeAISpeechHook:
@@ -243,9 +312,13 @@ class ServeSpeechModelOperator(KeepTrailingNewlines, BaseOperator):
         )
 
         spec = self.speech_model_spec()  # every input error before the first cluster call
+        self.check_capacity(spec)
         self.model_name = spec.model_name  # the seed's ``name`` when model_name was not given
         labels, annotations = airflow_labels_and_annotations(context)
         manifest = spec.to_manifest(self.hook.namespace, extra_labels=labels, annotations=annotations)
+        user_min = manifest["spec"].get("minReplicas", 0)
+        if self.hold_capacity:
+            manifest = hold_capacity(manifest, self.needed_replicas(spec))
         name, namespace = spec.model_name, self.hook.namespace
         existing = self.hook.find_model(name)
         ours = existing is not None and created_by(existing, context) and self._recorded_creation(context)
@@ -271,12 +344,39 @@ class ServeSpeechModelOperator(KeepTrailingNewlines, BaseOperator):
             self.log.info(
                 "KubeAI Model %s/%s %s", namespace, name, "updated" if changed else "already up to date"
             )
+        if self.if_exists != "skip" or existing is None or ours:
+            self._log_hold(manifest, user_min)
         if not self.wait_for_ready:
             return self._result(self.hook.model_status(name).ready_replicas)
+        woken = self._wake_by_request(name)
         if self.deferrable:
             self._defer_until_ready(name)
         status = self._wait_blocking(name)
-        return self._finish(status.ready_replicas)
+        return self._finish(status.ready_replicas, warmed=woken)
+
+    def _log_hold(self, manifest: dict[str, Any], user_min: int) -> None:
+        if manifest["spec"]["minReplicas"] != user_min:
+            self.log.info(
+                "Autoscaling is on: minReplicas held at %s for this run (the teardown restores %s)",
+                manifest["spec"]["minReplicas"],
+                user_min,
+            )
+
+    def _wake_by_request(self, name: str) -> bool:
+        """At minReplicas 0 under autoscaling, wake the Model the KubeAI way: with a request.
+
+        KubeAI scales a Model at zero to one replica when a request comes, and its proxy holds the
+        request until that replica is ready; the warm-up clip is that request.
+        """
+        model = self.hook.find_model(name)
+        spec = (model or {}).get("spec", {})
+        if not (self.warm_up and model is not None and autoscaling_on(spec)):
+            return False
+        if int(spec.get("minReplicas") or 0) > 0 or self.hook.model_status(name).ready_replicas > 0:
+            return False
+        self.log.info("Model %s is at minReplicas 0: waking it with the warm-up request", name)
+        self._warm_up()
+        return True
 
     def _wait_blocking(self, name: str) -> Any:
         last_log = [0.0]
@@ -321,8 +421,8 @@ class ServeSpeechModelOperator(KeepTrailingNewlines, BaseOperator):
         finally:
             self.hook.close()
 
-    def _finish(self, ready_replicas: int) -> dict[str, Any]:
-        if self.warm_up:
+    def _finish(self, ready_replicas: int, *, warmed: bool = False) -> dict[str, Any]:
+        if self.warm_up and not warmed:
             self._warm_up()
         return self._result(ready_replicas)
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseOperator
 
-from airflow_provider_kubeai_speech.exceptions import ModelNotFoundError
+from airflow_provider_kubeai_speech.exceptions import KubeAISpeechError, ModelNotFoundError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -15,6 +15,29 @@ if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
     from airflow_provider_kubeai_speech.hooks.kubeai import KubeAISpeechHook
+
+
+def _is_template(value: Any) -> bool:
+    return isinstance(value, str) and ("{{" in value or "{%" in value)
+
+
+def whole_number(field: str, value: Any, *, optional: bool, fix: str) -> int | None:
+    """``value`` as a replica count (an int >= 0, or a string of one from a template), or a clear error.
+
+    :param field: the argument's name, for the message.
+    :param optional: None is allowed (and returned).
+    :param fix: what to write instead.
+    """
+    if optional and (value is None or value in ("", "None")):  # "None": a template rendered to text
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    raise KubeAISpeechError(
+        f"ScaleSpeechModelOperator {field}={value!r}: a replica count must be a whole number >= 0"
+        f"{' or None' if optional else ''}. Fix: {fix}."
+    )
 
 
 class _ModelOperator(BaseOperator):
@@ -99,10 +122,15 @@ class ScaleSpeechModelOperator(_ModelOperator):
 
     Meant as a teardown step: ``trigger_rule`` defaults to ``"all_done"``.
 
+    As the teardown of a :class:`~airflow_provider_kubeai_speech.operators.serve.ServeSpeechModelOperator`
+    (``scale.as_teardown(setups=serve)``) it gives back the capacity the serve task held: the
+    user's ``minReplicas``, recorded on the Model by the serve task, comes back.
+
     :param model_name: the Model (templated).
-    :param replicas: the replica count to set.
-    :param min_replicas: ``minReplicas`` to set; when None and the Model's is above ``replicas``,
-        it is lowered to ``replicas`` (or the autoscaler would scale straight back up).
+    :param replicas: the replica count to set (a whole number >= 0; templated).
+    :param min_replicas: ``minReplicas`` to set; when None, the user's minimum that the serve task
+        recorded comes back, and a minimum above ``replicas`` is lowered to ``replicas`` (or the
+        autoscaler would scale straight back up).
     :param ignore_not_found: a missing Model is not an error.
     :param namespace: KubeAI's namespace (default: the connection's).
     :param kubeai_conn_id: the ``kubeai_speech`` connection.
@@ -122,16 +150,33 @@ class ScaleSpeechModelOperator(_ModelOperator):
         self.replicas = replicas
         self.min_replicas = min_replicas
         self.ignore_not_found = ignore_not_found
+        self._counts()  # a bad count is a DAG import error; a templated one is checked once rendered
+
+    def _counts(self) -> tuple[int | None, int | None]:
+        replicas = None
+        if not _is_template(self.replicas):
+            replicas = whole_number(
+                "replicas", self.replicas, optional=False, fix="replicas=0 (scale to zero, keep the cache)"
+            )
+        min_replicas = None
+        if not _is_template(self.min_replicas):
+            min_replicas = whole_number(
+                "min_replicas",
+                self.min_replicas,
+                optional=True,
+                fix="min_replicas=None (restore the minimum the serve task recorded), or e.g. min_replicas=0",
+            )
+        return replicas, min_replicas
 
     def execute(self, context: Context) -> dict[str, Any] | None:
+        replicas, min_replicas = self._counts()  # rendered now: refused before any cluster call
+        assert replicas is not None
         try:
-            return self._scale()
+            return self._scale(replicas, min_replicas)
         finally:
             self.hook.close()
 
-    def _scale(self) -> dict[str, Any] | None:
-        replicas = int(self.replicas)
-        min_replicas = None if self.min_replicas is None else int(self.min_replicas)
+    def _scale(self, replicas: int, min_replicas: int | None) -> dict[str, Any] | None:
         try:
             model = self.hook.scale_model(self.model_name, replicas, min_replicas=min_replicas)
         except ModelNotFoundError:

@@ -10,7 +10,7 @@ import sys
 import threading
 from pathlib import Path
 
-from airflow_provider_kubeai_speech.sandbox.config import SandboxConfig
+from airflow_provider_kubeai_speech.sandbox.config import PROVIDER_ROLE, SandboxConfig
 from airflow_provider_kubeai_speech.sandbox.engines import ENGINE_NAMES
 from airflow_provider_kubeai_speech.sandbox.faults import Faults
 from airflow_provider_kubeai_speech.sandbox.server import Sandbox
@@ -33,6 +33,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--engine", choices=ENGINE_NAMES, default="fake")
     parser.add_argument("--model-path", help="local faster-whisper weights (engine faster-whisper)")
     parser.add_argument("--startup-delay", type=float, default=0.5, help="seconds until a new pod is Ready")
+    parser.add_argument(
+        "--startup-stagger", type=float, default=0.0, help="extra seconds per pod already starting"
+    )
     parser.add_argument("--cache-load-delay", type=float, default=0.5)
     parser.add_argument(
         "--first-request-delay", type=float, default=0.0, help="extra seconds of a replica's first request"
@@ -40,9 +43,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--replica-concurrency", type=int, default=4)
     parser.add_argument("--latency-per-request", type=float, default=0.0)
     parser.add_argument("--latency-per-audio-second", type=float, default=0.0)
-    parser.add_argument("--autoscale-window", type=float, default=600.0)
+    parser.add_argument(
+        "--autoscale-interval", type=float, default=10.0, help="seconds between autoscaler passes"
+    )
+    parser.add_argument(
+        "--autoscale-window", type=float, default=600.0, help="seconds of request history averaged"
+    )
     parser.add_argument("--bookmark-interval", type=float, default=5.0)
     parser.add_argument("--token", help="Kubernetes API bearer token (generated when omitted)")
+    parser.add_argument(
+        "--restricted-role",
+        action="store_true",
+        help="bind the token to exactly the verbs the provider needs (PROVIDER_ROLE); others answer 403",
+    )
     parser.add_argument("--gateway-token", help="require this bearer token on the KubeAI endpoint")
     parser.add_argument(
         "--tls", action="store_true", help="serve https with a generated CA (written to the state dir)"
@@ -65,14 +78,17 @@ def main(argv: list[str] | None = None) -> int:
         engine=args.engine,
         model_path=args.model_path,
         startup_delay=args.startup_delay,
+        startup_stagger=args.startup_stagger,
         cache_load_delay=args.cache_load_delay,
         first_request_delay=args.first_request_delay,
         replica_concurrency=args.replica_concurrency,
         latency_per_request=args.latency_per_request,
         latency_per_audio_second=args.latency_per_audio_second,
+        autoscale_interval=args.autoscale_interval,
         autoscale_window=args.autoscale_window,
         bookmark_interval=args.bookmark_interval,
         gateway_token=args.gateway_token,
+        role=PROVIDER_ROLE if args.restricted_role else None,
         tls=args.tls,
         state_dir=args.state_dir,
         seed=args.seed,

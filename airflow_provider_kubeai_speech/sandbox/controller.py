@@ -6,10 +6,19 @@
   its cache (``status.cache.loaded``), then starts pods.
 - A spec change rolls the pods with a surge of one.
 - ``status.replicas.{all,ready}`` is written through the status subresource, only when it changes.
-- Autoscaler: a request for a Model at zero replicas scales it to one and is held until a pod is
-  Ready (KubeAI's proxy has no server timeout; ``host_wait_timeout`` gives 504 after that long);
-  load above ``targetRequests`` per replica scales up; idleness for ``scaleDownDelaySeconds`` (and
-  the averaging window) scales down to ``minReplicas``.
+- Scale from zero, as KubeAI's proxy does it: a request for a Model whose ``spec.replicas`` is 0
+  (autoscaling on, ``maxReplicas`` above 0) sets it to one at once and is held until a pod is Ready
+  (the proxy has no server timeout; ``host_wait_timeout`` gives 504 after that long).
+- The autoscaler, as KubeAI's ``internal/modelautoscaler`` does it: every ``autoscale_interval``
+  seconds (KubeAI: 10 s), for each Model with autoscaling on that has at least one ready endpoint,
+  it adds the Model's active requests (held ones included) to a moving average over
+  ``autoscale_window`` seconds (KubeAI: 10 min, a window of ``ceil(window / interval)`` samples that
+  starts at zeros), takes ``ceil(average / targetRequests)``, clamps it to ``[minReplicas,
+  maxReplicas]``, and writes it to ``spec.replicas`` through the scale subresource. A scale-down
+  happens only after ``ceil(scaleDownDelaySeconds / interval)`` consecutive scale-down decisions;
+  a scale-up (or an unchanged decision) resets that count. A Model without ready endpoints is
+  skipped, so the count survives a stay at zero: the first decision after a cold scale-up can
+  scale it straight back down, which is why the provider holds capacity with ``minReplicas``.
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ import math
 import threading
 import time
 import uuid
+from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -75,8 +85,9 @@ class _Runtime:
     cache_ready_at: float | None = None
     last_activity: float = field(default_factory=time.monotonic)
     waiting: int = 0
-    scale_up_to: int = 0
     spec: dict[str, Any] = field(default_factory=dict)
+    active_history: deque[float] | None = None
+    consecutive_scale_downs: int = 0
 
 
 class Controller:
@@ -94,6 +105,7 @@ class Controller:
         self._cv = threading.Condition()
         self._runtime: dict[Key, _Runtime] = {}
         self._stop = threading.Event()
+        self._next_tick = time.monotonic() + config.autoscale_interval
         self._thread = threading.Thread(target=self._loop, name="kubeai-sandbox-controller", daemon=True)
 
     def start(self) -> None:
@@ -111,6 +123,9 @@ class Controller:
         while not self._stop.is_set():
             try:
                 self.reconcile()
+                if time.monotonic() >= self._next_tick:
+                    self._next_tick = time.monotonic() + self._config.autoscale_interval
+                    self.autoscale()
             except Exception:  # the controller must survive anything a test throws at it
                 import logging
 
@@ -124,7 +139,8 @@ class Controller:
         deadlines += [
             rt.cache_ready_at for rt in self._runtime.values() if rt.cache_ready_at and rt.cache_ready_at > at
         ]
-        soonest = min(deadlines, default=at + 0.2) - at
+        deadlines.append(self._next_tick)
+        soonest = min(deadlines) - at
         return max(0.005, min(0.2, soonest))
 
     def reconcile(self) -> None:
@@ -143,14 +159,10 @@ class Controller:
     def _reconcile_model(self, key: Key, model: dict[str, Any]) -> None:
         spec = model.get("spec", {})
         at = time.monotonic()
-        new_replicas: int | None = None
         with self._cv:
             rt = self._runtime.setdefault(key, _Runtime())
             rt.spec = spec
             desired = self.desired_replicas(spec)
-            autoscaling = not spec.get("autoscalingDisabled", False)
-            if autoscaling:
-                new_replicas = self._autoscale(rt, spec, desired, at)
             cache_loaded = self._cache_loaded(rt, spec, at)
             if cache_loaded is not False:
                 self._manage_pods(key, rt, spec, desired, at)
@@ -160,8 +172,6 @@ class Controller:
             if cache_loaded is not None:
                 status["cache"] = {"loaded": cache_loaded}
             self._cv.notify_all()
-        if new_replicas is not None and new_replicas != spec.get("replicas"):
-            self._set_replicas(key, new_replicas)
         if model.get("status") != status:
             self._write_status(key, status)
 
@@ -176,22 +186,53 @@ class Controller:
                 desired = min(desired, int(spec["maxReplicas"]))
         return desired
 
-    def _autoscale(self, rt: _Runtime, spec: dict[str, Any], desired: int, at: float) -> int | None:
-        minimum = int(spec.get("minReplicas") or 0)
+    # -- the autoscaler ----------------------------------------------------------------------
+
+    def autoscale(self) -> None:
+        """One autoscaler pass over every Model (KubeAI's ``Autoscaler.Start`` loop body)."""
+        models, _ = self._store.list_objects(None)
+        interval = self._config.autoscale_interval
+        window = max(1, math.ceil(self._config.autoscale_window / interval))
+        at = time.monotonic()
+        for model in models:
+            spec = model.get("spec", {})
+            if spec.get("autoscalingDisabled", False):
+                continue
+            key = (model["metadata"]["namespace"], model["metadata"]["name"])
+            with self._cv:
+                rt = self._runtime.get(key)
+                if rt is None or not any(p.ready(at) for p in rt.pods):
+                    continue  # KubeAI: "No endpoints found for model", skipped
+                if rt.active_history is None or rt.active_history.maxlen != window:
+                    rt.active_history = deque([0.0] * window, maxlen=window)
+                rt.active_history.append(float(rt.waiting + sum(p.in_flight for p in rt.pods)))
+                average = sum(rt.active_history) / window
+                wanted = math.ceil(average / max(1, int(spec.get("targetRequests") or 100)))
+                wanted = self._bounded(spec, wanted)
+                existing = int(spec.get("replicas") or 0)
+                if existing > wanted:
+                    required = math.ceil(float(spec.get("scaleDownDelaySeconds") or 0) / interval)
+                    if rt.consecutive_scale_downs < required:
+                        rt.consecutive_scale_downs += 1
+                        continue
+                else:
+                    rt.consecutive_scale_downs = 0
+            if existing != wanted:
+                self._set_replicas(key, wanted)
+
+    @staticmethod
+    def _bounded(spec: dict[str, Any], replicas: int) -> int:
         maximum = spec.get("maxReplicas")
-        active = rt.waiting + sum(p.in_flight for p in rt.pods)
-        target = max(1, int(spec.get("targetRequests") or 100))
-        wanted = max(rt.scale_up_to, math.ceil(active / target))
-        if maximum is not None:
-            wanted = min(wanted, int(maximum))
-        if wanted > desired:
-            rt.scale_up_to = 0
-            return wanted
-        idle_for = at - rt.last_activity
-        delay = max(float(spec.get("scaleDownDelaySeconds") or 0), self._config.autoscale_window)
-        if active == 0 and desired > minimum and idle_for >= delay:
-            return minimum
-        return None
+        if maximum is not None and replicas > int(maximum):
+            return int(maximum)
+        return max(replicas, int(spec.get("minReplicas") or 0))
+
+    def _scale_from_zero(self, key: Key, spec: dict[str, Any]) -> None:
+        """KubeAI's ``ScaleAtLeastOneReplica``: the proxy's answer to a request for a Model at zero."""
+        maximum = spec.get("maxReplicas")
+        # an unset spec.replicas counts as minReplicas, as the model controller reads it
+        if self.desired_replicas(spec) == 0 and (maximum is None or int(maximum) > 0):
+            self._set_replicas(key, 1)
 
     def _cache_loaded(self, rt: _Runtime, spec: dict[str, Any], at: float) -> bool | None:
         if not spec.get("cacheProfile"):
@@ -209,7 +250,7 @@ class Controller:
             return
         if outdated:
             if len(current) < desired and len(rt.pods) < desired + 1:
-                rt.pods.append(self._new_pod(key, spec_hash, at))
+                rt.pods.append(self._new_pod(key, rt, spec_hash, at))
             ready_new = sum(p.ready(at) for p in current)
             replaced = max(0, len(rt.pods) - desired)
             if ready_new and replaced:
@@ -219,7 +260,7 @@ class Controller:
                 self._remove(rt, victims)
             return
         while len(current) < desired:
-            pod = self._new_pod(key, spec_hash, at)
+            pod = self._new_pod(key, rt, spec_hash, at)
             rt.pods.append(pod)
             current.append(pod)
         if len(current) > desired:
@@ -228,9 +269,14 @@ class Controller:
             ]
             self._remove(rt, victims)
 
-    def _new_pod(self, key: Key, spec_hash: str, at: float) -> Pod:
+    def _new_pod(self, key: Key, rt: _Runtime, spec_hash: str, at: float) -> Pod:
         suffix = uuid.uuid4().hex[:5]
-        delay = self._config.startup_delay + self._faults.faults.slow_start
+        starting = sum(not p.ready(at) for p in rt.pods)  # pods of one scale-up come up one by one
+        delay = (
+            self._config.startup_delay
+            + self._config.startup_stagger * starting
+            + self._faults.faults.slow_start
+        )
         return Pod(
             name=f"model-{key[1]}-{spec_hash[:10]}-{suffix}",
             spec_hash=spec_hash,
@@ -245,6 +291,8 @@ class Controller:
             rt.pods.remove(pod)
 
     def _set_replicas(self, key: Key, replicas: int) -> None:
+        """Write ``spec.replicas`` as a scale-subresource update does (that field and nothing else)."""
+
         def change(obj: dict[str, Any]) -> dict[str, Any]:
             obj["spec"]["replicas"] = replicas
             obj["metadata"].pop("resourceVersion", None)
@@ -267,8 +315,11 @@ class Controller:
     def acquire(self, namespace: str, name: str) -> Pod:
         """Pick the least-loaded ready replica, scaling from zero and waiting as KubeAI's proxy does."""
         key = (namespace, name)
-        if self._store.find(namespace, name) is None:
+        model = self._store.find(namespace, name)
+        if model is None:
             raise ModelNotFound(name)
+        if not model.get("spec", {}).get("autoscalingDisabled", False):
+            self._scale_from_zero(key, model.get("spec", {}))
         deadline = time.monotonic() + self._config.host_wait_timeout
         capacity = max(1, self._config.replica_concurrency)
         with self._cv:
@@ -285,12 +336,6 @@ class Controller:
                         pod = min(ready, key=lambda p: (p.in_flight, p.created))
                         pod.in_flight += 1
                         return pod
-                    if (
-                        not rt.pods
-                        and self.desired_replicas(rt.spec) == 0
-                        and not rt.spec.get("autoscalingDisabled", False)
-                    ):
-                        rt.scale_up_to = max(rt.scale_up_to, 1)
                     if at >= deadline:
                         raise NoHostInTime(name)
                     self._cv.notify_all()

@@ -24,9 +24,9 @@ if TYPE_CHECKING:
     from airflow_provider_kubeai_speech.sandbox.server import Sandbox
 
 _MODELS = re.compile(
-    r"^/apis/kubeai\.org/v1/namespaces/(?P<ns>[^/]+)/models(?:/(?P<name>[^/]+))?(?:/(?P<sub>status|scale))?$"
+    r"/apis/kubeai\.org/v1/namespaces/(?P<ns>[^/]+)/models(?:/(?P<name>[^/]+))?(?:/(?P<sub>status|scale))?"
 )
-_PODS = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/pods$")
+_PODS = re.compile(r"/api/v1/namespaces/(?P<ns>[^/]+)/pods")
 _SERVICE_ACCOUNT = "system:serviceaccount:airflow:airflow-worker"
 _DEFAULT_WATCH_SECONDS = 1800
 
@@ -129,11 +129,11 @@ class KubeApiHandler(BaseHandler):
             if self.command == "GET" and path in discovery:
                 self.send_json(200, discovery[path])
                 return
-            if match := _PODS.match(path):
+            if match := _PODS.fullmatch(path):
                 self._authorize(match["ns"], "list", "pods", "")
                 self._list_pods(match["ns"])
                 return
-            match = _MODELS.match(path)
+            match = _MODELS.fullmatch(path)
             if not match:
                 raise ApiError(404, "the server could not find the requested resource", reason="NotFound")
             self._models(match["ns"], match["name"], match["sub"])
@@ -155,13 +155,23 @@ class KubeApiHandler(BaseHandler):
             raise ApiError(401, "Unauthorized", reason="Unauthorized")
 
     def _authorize(self, namespace: str, verb: str, resource: str, group: str) -> None:
-        if namespace not in self.sandbox.config.namespaces:
+        """Namespace permissions, and, with ``SandboxConfig.role``, exactly the verbs it grants.
+
+        ``resource`` is ``models``, ``models/status`` or ``models/scale`` (as in an RBAC rule).
+        """
+        role = self.sandbox.config.role
+        granted = namespace in self.sandbox.config.namespaces and (
+            role is None or verb in role.get(resource, ())
+        )
+        if not granted:
+            base, _, sub = resource.partition("/")
             group_text = f' in API group "{group}"'
             raise ApiError(
                 403,
-                f'{resource}{"." + group if group else ""} is forbidden: User "{_SERVICE_ACCOUNT}" cannot {verb} resource '
-                f'"{resource}"{group_text} in the namespace "{namespace}"',
-                details={"group": group, "kind": resource},
+                f"{base}{'.' + group if group else ''}{'/' + sub if sub else ''} is forbidden: User "
+                f'"{_SERVICE_ACCOUNT}" cannot {verb} resource "{base}"{group_text}'
+                f'{f" subresource {sub!r}" if sub else ""} in the namespace "{namespace}"',
+                details={"group": group, "kind": base},
             )
 
     def _inject_fault(self, verb: str) -> None:
@@ -185,7 +195,7 @@ class KubeApiHandler(BaseHandler):
     def _models(self, namespace: str, name: str | None, sub: str | None) -> None:
         store, manager = self.sandbox.store, self.query.get("fieldManager") or self._default_manager()
         verb = self._verb(name)
-        self._authorize(namespace, verb, "models", "kubeai.org")
+        self._authorize(namespace, verb, f"models/{sub}" if sub else "models", "kubeai.org")
         self.sandbox.stats.kube_request(verb)
         self._inject_fault(verb)
         if verb == "watch":
@@ -293,6 +303,8 @@ class KubeApiHandler(BaseHandler):
                 config = yaml.safe_load(raw)
             except yaml.YAMLError as err:
                 raise ApiError(400, f"error decoding YAML: {err}") from None
+            if store.find(namespace, name) is None:  # an apply that creates needs create too
+                self._authorize(namespace, "create", "models", "kubeai.org")
             obj, created = store.apply(namespace, name, config, manager, force=_flag(self.query.get("force")))
             self.send_json(201 if created else 200, obj)
             return

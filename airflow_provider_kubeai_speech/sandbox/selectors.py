@@ -10,7 +10,7 @@ from airflow_provider_kubeai_speech.sandbox.kube_errors import ApiError
 
 Predicate = Callable[[Mapping[str, str]], bool]
 
-_SET_EXPR = re.compile(r"^\s*([A-Za-z0-9./_-]+)\s+(in|notin)\s+\(([^)]*)\)\s*$")
+_SET_EXPR = re.compile(r"\s*([A-Za-z0-9./_-]+)\s+(in|notin)\s+\(([^)]*)\)\s*")
 
 
 def _split(selector: str) -> list[str]:
@@ -31,7 +31,7 @@ def _split(selector: str) -> list[str]:
 
 
 def _requirement(expr: str) -> Predicate:
-    if match := _SET_EXPR.match(expr):
+    if match := _SET_EXPR.fullmatch(expr):
         key, op, values = match.group(1), match.group(2), {v.strip() for v in match.group(3).split(",")}
         if op == "in":
             return lambda labels: labels.get(key) in values

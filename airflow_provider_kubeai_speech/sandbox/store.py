@@ -26,8 +26,8 @@ if TYPE_CHECKING:
 Key = tuple[str, str]
 FieldPath = tuple[str, ...]
 
-_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-_LABEL_PART = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
+_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+_LABEL_PART = re.compile(r"([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?")
 _SYSTEM_METADATA = (
     "uid",
     "resourceVersion",
@@ -426,7 +426,7 @@ class ModelStore:
     def _metadata_causes(self, meta: dict[str, Any]) -> list[Cause]:
         causes = []
         name = meta.get("name", "")
-        if len(name) > 253 or not _DNS_SUBDOMAIN.match(name):
+        if len(name) > 253 or not _DNS_SUBDOMAIN.fullmatch(name):
             causes.append(
                 Cause(
                     "metadata.name",
@@ -438,8 +438,8 @@ class ModelStore:
             if (
                 not label
                 or len(label) > 63
-                or not _LABEL_PART.match(label)
-                or (prefix and not _DNS_SUBDOMAIN.match(prefix))
+                or not _LABEL_PART.fullmatch(label)
+                or (prefix and not _DNS_SUBDOMAIN.fullmatch(prefix))
             ):
                 causes.append(
                     Cause(
@@ -447,7 +447,7 @@ class ModelStore:
                         f"Invalid value: \"{key}\": name part must consist of alphanumeric characters, '-', '_' or '.'",
                     )
                 )
-            if not isinstance(value, str) or len(value) > 63 or not _LABEL_PART.match(value):
+            if not isinstance(value, str) or len(value) > 63 or not _LABEL_PART.fullmatch(value):
                 causes.append(
                     Cause(
                         "metadata.labels",

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseSensorOperator, PokeReturnValue, conf
 
-from airflow_provider_kubeai_speech.exceptions import KubeAISpeechError
+from airflow_provider_kubeai_speech.exceptions import CapacityNotProvidedError, KubeAISpeechError
 from airflow_provider_kubeai_speech.triggers.events import raise_for_event
 
 if TYPE_CHECKING:
@@ -24,7 +24,11 @@ class SpeechModelReadySensor(BaseSensorOperator):
     """Succeeds when a KubeAI Model has ``min_ready_replicas`` ready replicas, and its cache is loaded
     when it has a cacheProfile. Pushes the Model's status to XCom.
 
-    KubeAI sets no conditions on a Model: readiness is ``status.replicas.ready``. Note that the
+    KubeAI sets no conditions on a Model: readiness is ``status.replicas.ready``. A wait that
+    nothing will satisfy fails at once with the reason and the fix, in every mode: with
+    autoscaling off, ``spec.replicas`` below ``min_ready_replicas``; with it on, ``maxReplicas``
+    below it, or neither ``spec.replicas`` nor ``minReplicas`` reaching it (KubeAI's autoscaler
+    owns ``spec.replicas`` and keeps only ``minReplicas`` without traffic). Note that the
     FasterWhisper engine loads weights on the first request; ``ServeSpeechModelOperator(warm_up=True)``
     makes that happen before a batch.
 
@@ -64,11 +68,15 @@ class SpeechModelReadySensor(BaseSensorOperator):
 
         return KubeAISpeechHook(self.kubeai_conn_id, namespace=self.namespace)
 
+    def current_model(self) -> dict[str, Any] | None:
+        """The Model object, or None while it does not exist (override to read it elsewhere)."""
+        return self.hook.find_model(self.model_name)
+
     def current_status(self) -> ModelStatus | None:
-        """The Model's status, or None while it does not exist (override to read it elsewhere)."""
+        """The Model's status, or None while it does not exist."""
         from airflow_provider_kubeai_speech.model_status import ModelStatus
 
-        model = self.hook.find_model(self.model_name)
+        model = self.current_model()
         return ModelStatus.from_model(model) if model is not None else None
 
     def is_ready(self, status: ModelStatus) -> bool:
@@ -76,8 +84,12 @@ class SpeechModelReadySensor(BaseSensorOperator):
         return status.is_ready(int(self.min_ready_replicas))
 
     def poke(self, context: Context) -> PokeReturnValue | bool:
-        status = self.current_status()
-        if status is None:
+        from airflow_provider_kubeai_speech.capacity import capacity_shortfall
+        from airflow_provider_kubeai_speech.model_status import ModelStatus
+
+        model = self.current_model()
+        status = ModelStatus.from_model(model) if model is not None else None
+        if status is None or model is None:
             if not self.missing_ok:
                 raise KubeAISpeechError(
                     f"KubeAI Model {self.hook.namespace}/{self.model_name} does not exist (missing_ok=False)."
@@ -92,6 +104,9 @@ class SpeechModelReadySensor(BaseSensorOperator):
         )
         if self.is_ready(status):
             return PokeReturnValue(is_done=True, xcom_value=status.to_dict())
+        shortfall = capacity_shortfall(model, int(self.min_ready_replicas))
+        if shortfall is not None:
+            raise CapacityNotProvidedError(shortfall)
         return False
 
     def execute(self, context: Context) -> Any:
@@ -122,10 +137,9 @@ class SpeechModelReadySensor(BaseSensorOperator):
         )
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
-        """Resume after the trigger: fail on anything but success."""
+        """Resume after the trigger: fail on anything but success; the event holds the status."""
         self.log.info("%s", raise_for_event(event)["message"])
-        try:
-            status = self.current_status()
-        finally:
-            self.hook.close()
-        return status.to_dict() if status else dict(event)
+        status = event.get("model_status")
+        if isinstance(status, dict):
+            return status
+        return {k: v for k, v in event.items() if k not in ("status", "message")}

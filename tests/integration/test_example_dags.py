@@ -118,3 +118,71 @@ def test_long_recordings(
     stats = sandbox.stats.snapshot()
     assert stats["outcomes"] == {"200": 8} and stats["max_in_flight"] <= 4
     assert sandbox.store.get(NS, "whisper-meetings")["spec"]["replicas"] == 0
+
+
+def test_batch_transcription_without_a_logical_date(
+    make_kubeai_sandbox: Any, run_dag: Any, tmp_path: Path
+) -> None:
+    """Issue 17, point 3: Airflow 3 runs may have no logical date; the day is then the run's run_after."""
+    make_kubeai_sandbox(startup_delay=0.2)
+    today = pendulum.now("UTC")
+    for day in (today, today.add(days=1)):  # the run may start just after midnight
+        shutil.copytree(
+            SAMPLES, tmp_path / "calls" / day.to_date_string(), ignore=shutil.ignore_patterns("*.txt")
+        )
+    result = run_dag(
+        "kubeai_batch_transcription",
+        logical_date=None,
+        input_root=str(tmp_path / "calls"),
+        output_root=str(tmp_path / "out"),
+    )
+    assert result.run.logical_date is None
+    assert result.state == "success", result.tis
+    day = pendulum.instance(result.run.run_after).to_date_string()
+    assert len(list((tmp_path / "out" / day).glob("*.json"))) == 5
+
+
+def test_teardowns_are_teardowns_and_shared_models_run_one_at_a_time() -> None:
+    """Issue 17, point 2: a teardown never decides the run's state, and runs do not share capacity."""
+    from tests.dag_runner import load_dag
+
+    for dag_id, teardown in (
+        ("kubeai_batch_transcription", "scale_to_zero"),
+        ("kubeai_long_recordings", "scale_to_zero"),
+        ("kubeai_seed_parameters", "delete_model"),
+    ):
+        dag = load_dag(dag_id)
+        task = dag.get_task(teardown)
+        assert task.is_teardown and task.upstream_task_ids, dag_id
+        assert any(t.is_setup for t in dag.tasks), dag_id
+        assert dag.max_active_runs == 1, dag_id
+
+
+def test_long_recordings_fail_the_run_when_transcription_fails(
+    make_kubeai_sandbox: Any, run_dag: Any, tmp_path: Path
+) -> None:
+    """A failed transcription is a failed run, though the scale-to-zero teardown still ran."""
+    sandbox = make_kubeai_sandbox(startup_delay=0.2)
+    sandbox.faults.update({"status_rates": {"500": 1.0}})
+    from tests.dag_runner import load_dag
+
+    task = load_dag("kubeai_long_recordings").get_task("transcribe_meetings")
+    retries = task.retries
+    task.retries = 0  # dag.test() would sit out the retry delay
+    try:
+        inbox = tmp_path / "meetings" / "2026-11-24"
+        inbox.mkdir(parents=True)
+        shutil.copy(SAMPLES / "meeting-001.wav", inbox / "short.wav")
+        result = run_dag(
+            "kubeai_long_recordings",
+            logical_date=pendulum.datetime(2026, 11, 24, tz="UTC"),
+            meetings=str(tmp_path / "meetings"),
+            subtitles=str(tmp_path / "subtitles"),
+            chunk_seconds=10,
+        )
+    finally:
+        task.retries = retries
+    assert result.task_state("transcribe_meetings") == "failed"
+    assert result.task_state("scale_to_zero") == "success"
+    assert result.state == "failed"
+    assert sandbox.store.get(NS, "whisper-meetings")["spec"]["replicas"] == 0

@@ -17,7 +17,7 @@ from airflow_provider_kubeai_speech.sandbox import Sandbox
 from airflow_provider_kubeai_speech.sandbox.testing import wait_until
 from airflow_provider_kubeai_speech.transcription.batch import BatchOptions, BatchTranscriber
 from airflow_provider_kubeai_speech.transcription.long_audio import ChunkSettings
-from airflow_provider_kubeai_speech.transcription.manifest import MANIFEST_NAME, read_manifest
+from airflow_provider_kubeai_speech.transcription.manifest import read_manifest_records
 from airflow_provider_kubeai_speech.transcription.outputs import OutputFolder
 from airflow_provider_kubeai_speech.transcription.sources import resolve_inputs
 from airflow_provider_kubeai_speech.transcription.splitter import Piece
@@ -75,7 +75,7 @@ def test_malformed_pieces_are_a_per_file_failure(
     (failure,) = summary.failures
     assert message in (failure.error or "") and "piece" in (failure.error or "")
     assert not (out / "meeting.srt").exists()
-    (line,) = read_manifest((out / MANIFEST_NAME).read_text().splitlines())
+    (line,) = read_manifest_records(out)
     assert line["status"] == "failed"
 
 

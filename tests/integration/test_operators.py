@@ -226,7 +226,9 @@ def test_trigger_survives_drops_and_410_and_reports_each_outcome(make_kubeai_san
         "name": "trig",
         "namespace": NS,
         "ready_replicas": 1,
+        "model_status": event["model_status"],
     }
+    assert event["model_status"]["ready_replicas"] == 1 and event["model_status"]["name"] == "trig"
     assert sandbox.stats.snapshot()["watches"] >= 3
 
     sandbox.store.create(NS, model_manifest("slow", replicas=1), "t")

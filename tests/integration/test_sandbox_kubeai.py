@@ -139,7 +139,7 @@ def test_scale_from_zero_holds_the_request_until_a_replica_is_ready(make_kubeai_
 
 
 def test_idle_models_scale_down_to_min_replicas(make_kubeai_sandbox: Any) -> None:
-    sandbox = make_kubeai_sandbox(startup_delay=0.1, autoscale_window=0.5)
+    sandbox = make_kubeai_sandbox(startup_delay=0.1, autoscale_interval=0.05, autoscale_window=0.5)
     serve(sandbox, "idle", replicas=2, scaling={"min_replicas": 0, "scale_down_delay_seconds": 0})
     wait_until(lambda: sandbox.store.get(NS, "idle")["spec"]["replicas"] == 0, timeout=10)
     wait_until(lambda: sandbox.store.get(NS, "idle")["status"]["replicas"] == {"all": 0, "ready": 0})

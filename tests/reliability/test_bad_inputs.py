@@ -109,24 +109,65 @@ def test_bad_audio_is_reported_per_file(
 ARGUMENT_CASES: list[tuple[str, dict[str, Any], str]] = [
     ("bad response_format", {"response_format": "docx"}, "response_format='docx' is not one of"),
     ("bad granularity", {"timestamp_granularities": ["char"]}, "timestamp_granularities has 'char'"),
-    ("zero concurrency", {"max_concurrency": 0}, "max_concurrency=0"),
-    ("zero attempts", {"max_attempts": 0}, "max_attempts=0"),
-    ("negative max_failed", {"max_failed": -1}, "max_failed=-1.0"),
-    ("non-numeric concurrency", {"max_concurrency": "many"}, "must be numbers"),
-    ("empty audio", {"audio": []}, "audio is empty"),
+    ("zero concurrency", {"max_concurrency": 0}, "max_concurrency=0 must be at least 1"),
+    ("zero attempts", {"max_attempts": 0}, "max_attempts=0 must be at least 1"),
+    ("negative max_failed", {"max_failed": -1}, "max_failed=-1 must be at least 0"),
+    ("non-numeric concurrency", {"max_concurrency": "many"}, "max_concurrency='many' is not a number. Fix:"),
+    ("empty audio", {"audio": []}, "audio=[] is empty"),
     ("empty model name", {"model_name": ""}, "model_name=''"),
     ("too many for XCom", {"audio": "MANY", "output_path": None}, "no output_path"),
-    ("chunk too short", {"chunk_seconds": 3}, "chunk_seconds=3 is too short"),
-    (
-        "chunk not a number",
-        {"chunk_seconds": "5min"},
-        "chunk_seconds='5min' and chunk_overlap_seconds=2.0 must be numbers",
-    ),
+    ("chunk too short", {"chunk_seconds": 3}, "chunk_seconds=3 must be at least 10. Fix: chunk_seconds=300"),
+    ("chunk not a number", {"chunk_seconds": "5min"}, "chunk_seconds='5min' is not a number"),
     (
         "overlap too long",
         {"chunk_seconds": 60, "chunk_overlap_seconds": 30},
         "chunk_overlap_seconds=30 must be between 0 and a quarter",
     ),
+    # Issue 14, item 19: refused with the field, the value and the fix, not a raw ValueError.
+    ("NaN max_failed", {"max_failed": float("nan")}, "max_failed=nan is not a finite number. Fix: a count"),
+    ("infinite max_failed", {"max_failed": float("inf")}, "max_failed=inf is not a finite number. Fix:"),
+    ("text NaN max_failed", {"max_failed": "nan"}, "max_failed='nan' is not a finite number"),
+    (
+        "fractional count",
+        {"max_failed": 2.5},
+        "max_failed=2.5 is neither a whole count nor a fraction below 1",
+    ),
+    (
+        "empty output_path",
+        {"output_path": ""},
+        "output_path='' is empty: transcripts would be written into the worker's working directory. Fix:",
+    ),
+    ("blank output_path", {"output_path": "  "}, "output_path='  ' is empty"),
+    ("infinite concurrency", {"max_concurrency": float("inf")}, "max_concurrency=inf is not a finite number"),
+    ("fractional concurrency", {"max_concurrency": 2.5}, "max_concurrency=2.5 is not a whole number"),
+    (
+        "huge concurrency",
+        {"max_concurrency": 10**9},
+        "max_concurrency=1000000000 must be at least 1 and at most 1000",
+    ),
+    ("boolean attempts", {"max_attempts": True}, "max_attempts=True is not a number"),
+    ("NaN temperature", {"temperature": float("nan")}, "temperature=nan is not a finite number"),
+    ("temperature above 1", {"temperature": 3}, "temperature=3 must be at least 0 and at most 1"),
+    ("NaN chunk", {"chunk_seconds": float("nan")}, "chunk_seconds=nan is not a finite number"),
+    (
+        "infinite overlap",
+        {"chunk_seconds": 60, "chunk_overlap_seconds": float("inf")},
+        "chunk_overlap_seconds=inf is not a finite number",
+    ),
+    ("zero progress interval", {"progress_interval": 0}, "progress_interval=0 must be above 0"),
+    (
+        "NaN progress interval",
+        {"progress_interval": float("nan")},
+        "progress_interval=nan is not a finite number",
+    ),
+    ("negative max_xcom_files", {"max_xcom_files": -1}, "max_xcom_files=-1 must be at least 0"),
+    ("empty list item", {"audio": ["/a.wav", ""]}, "audio[1]='' is empty"),
+    (
+        "model name with newline",
+        {"model_name": "whisper\n"},
+        "model_name='whisper\\n' is not a KubeAI Model name",
+    ),
+    ("empty storage connection", {"audio_conn_id": ""}, "audio_conn_id='' is not a connection id"),
 ]
 
 
@@ -150,9 +191,15 @@ def test_bad_operator_arguments_are_refused_before_any_request(
     }
     if args["audio"] == "MANY":
         args["audio"] = audio
-    op = InvokeSpeechOperator(task_id="t", **args)
-    with pytest.raises(KubeAISpeechError, match=message.replace("(", r"\(").replace("[", r"\[")):
+
+    def construct_and_run() -> None:
+        # Refused at construction when the value is given as it is, else once it is rendered.
+        op = InvokeSpeechOperator(task_id="t", **args)
         op.execute({"run_id": "r", "ti": SimpleNamespace(dag_id="d", task_id="t", try_number=1)})  # type: ignore[arg-type]
+
+    with pytest.raises(KubeAISpeechError) as refused:
+        construct_and_run()
+    assert message in str(refused.value)
     assert served.stats.snapshot()["transcriptions"] == 0
 
 
