@@ -587,13 +587,19 @@ def audio_opener(audio: AudioSource, filename: str | None = None) -> tuple[Calla
         return (lambda: io.BytesIO(data)), filename or "audio.wav"
     if callable(audio) and not hasattr(audio, "open"):
         return audio, filename or "audio.wav"
+    remote: Any = None
+    if isinstance(audio, str) and "://" in audio and not audio.startswith("file://"):
+        from airflow_provider_kubeai_speech.transcription.storage import storage_path
+
+        remote = storage_path(audio)  # the URI's connection, else the scheme's default (aws_default)
+    elif hasattr(audio, "open") and hasattr(audio, "fs") and not isinstance(audio, str | os.PathLike):
+        remote = audio  # an ObjectStoragePath
+    if remote is not None:
+        from airflow_provider_kubeai_speech.transcription.sources import RemoteOpener
+
+        return RemoteOpener(remote), filename or str(remote.name)
     if hasattr(audio, "open") and not isinstance(audio, str | os.PathLike):
         return (lambda: audio.open("rb")), filename or str(getattr(audio, "name", "audio.wav"))
-    if isinstance(audio, str) and "://" in audio and not audio.startswith("file://"):
-        from airflow.sdk import ObjectStoragePath
-
-        remote = ObjectStoragePath(audio)
-        return (lambda: remote.open("rb")), filename or remote.name
     path = str(os.fspath(cast("str | os.PathLike[str]", audio))).removeprefix("file://")
     return (lambda: open(path, "rb")), filename or os.path.basename(path)
 

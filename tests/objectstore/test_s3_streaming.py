@@ -64,6 +64,20 @@ def test_hook_streams_an_object_storage_path(s3: S3, whisper: Any, tmp_path: Pat
     assert whisper.stats.snapshot()["completed_by_digest"] == {hashlib.sha256(data).hexdigest(): 1}
 
 
+def test_hook_streams_a_uri_through_aws_default(s3: S3, whisper: Any, tmp_path: Path) -> None:
+    """A plain ``s3://`` string given to the hook reaches the bucket through aws_default (boto's own
+    chain is empty here) and is read once."""
+    s3.create_bucket("calls")
+    data = big_wav(tmp_path / "big.wav", 4)
+    s3.put("s3://calls/uri.wav", data)
+    s3.traffic.clear()
+    client = hook()
+    result = client.transcribe("whisper", "s3://calls/uri.wav")
+    client.close()
+    assert result.text
+    assert len(data) <= s3.traffic.bytes_read("calls/uri.wav") <= 1.1 * len(data)
+
+
 def test_checking_many_objects_reads_a_few_bytes_of_each(s3: S3, tmp_path: Path) -> None:
     s3.create_bucket("calls")
     template = make_wav(tmp_path / "t.wav", 30.0).read_bytes()  # 960 KB
