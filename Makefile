@@ -7,6 +7,8 @@ CONSTRAINTS := requirements/constraints-py3.11.txt
 UV_VERSION := 0.13.9
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+## Two workers (the machine's cores); a test file stays on one worker, so its fixtures are shared.
+PYTEST_WORKERS ?= -n 2 --dist loadfile
 
 .PHONY: setup test test-fast test-deployment postgres lint format demo sandbox docs bench lock clean
 
@@ -22,7 +24,7 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 ## and tests/deployment: PostgreSQL + scheduler + dag-processor + triggerer + api-server).
 ## The deployment tests install Debian's postgresql when it is missing (as root, apt-get).
 test: setup
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 ## Only the real-deployment layer (a few minutes).
 test-deployment: setup
@@ -37,7 +39,7 @@ postgres:
 
 ## Everything but the tests marked slow.
 test-fast: setup
-	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 lint: setup
 	$(BIN)/ruff check .

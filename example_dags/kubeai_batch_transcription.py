@@ -61,6 +61,7 @@ with DAG(
         min_ready_replicas=2,
         deferrable=True,
         timeout=1800,
+        retries=1,  # Airflow's defer race (see the operators docs); a retry finds the Model ready
     )
     # [END howto_sensor]
 
