@@ -178,9 +178,9 @@ def stitch(pieces: Sequence[tuple[Piece, Mapping[str, Any]]], duration: float) -
     languages: Counter[str] = Counter()
     parts: list[tuple[Piece, list[dict[str, Any]], list[_Word], bool]] = []
     for piece, result in ordered:
-        segments = [_within(_shifted(s, piece.offset), piece) for s in result.get("segments") or []]
+        moved = [_within(_shifted(s, piece.offset), piece) for s in result.get("segments") or []]
         timed = bool(result.get("words"))
-        parts.append((piece, segments, _piece_words(result, segments, piece), timed))
+        parts.append((piece, moved, _piece_words(result, moved, piece), timed))
         if result.get("language"):
             languages[str(result["language"])] += 1
     # keep[i] = (first, end) indices of piece i's words that are kept
