@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ("throughput", "memory", "readiness", "parse_cost", "long_recording")
+BENCHMARKS = ("throughput", "memory", "readiness", "parse_cost", "long_recording", "real_whisper")
 
 
 def machine() -> str:

@@ -40,6 +40,8 @@ SAMPLE_RATE = 16_000
 ALIGN_SECONDS = 4.0
 #: A word heard only this close to the outer edge of a piece is not trusted (no alignment).
 EDGE_SECONDS = 0.3
+#: A zero-length word this close to a piece's edge is a window looping on its last words.
+LOOP_EDGE_SECONDS = 1.5
 #: Two pieces' copies of a word are the same word when their times are this close (segment-spread
 #: times are rough).
 SAME_TIME_SECONDS = 1.5
@@ -88,7 +90,8 @@ def _key(text: str) -> str:
 def _piece_words(result: Mapping[str, Any], segments: list[dict[str, Any]], piece: Piece) -> list[_Word]:
     """The piece's words in order: its own timed words, or each segment's text spread over it."""
     offset = piece.offset
-    first_edge, last_edge = offset + EDGE_SECONDS * 5, piece.end / SAMPLE_RATE - EDGE_SECONDS * 5
+    first_edge = offset + LOOP_EDGE_SECONDS
+    last_edge = piece.end / SAMPLE_RATE - LOOP_EDGE_SECONDS
     words: list[_Word] = []
     for number, (raw_segment, segment) in enumerate(
         zip(result.get("segments") or [], segments, strict=False)
