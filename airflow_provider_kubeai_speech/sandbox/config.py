@@ -22,7 +22,7 @@ class SandboxConfig:
     :param gateway_token: when set, the KubeAI endpoint wants ``Authorization: Bearer <it>``
         (a gateway in front of KubeAI); KubeAI itself has no authentication.
     :param engine: ``fake``, ``pocketsphinx`` or ``faster-whisper``.
-    :param model_path: local weights for ``faster-whisper``.
+    :param model_path: local weights for ``faster-whisper`` (None: the bundled tiny.en).
     :param startup_delay: seconds from pod creation to Ready.
     :param cache_load_delay: seconds to fill the model cache of a Model with a cacheProfile.
     :param first_request_delay: extra seconds of a replica's first request (lazy weight loading).
