@@ -65,3 +65,16 @@ def test_word_error_rate_ignores_case_and_punctuation() -> None:
     assert normalise("Thank you, Sarah. Long-waiting?") == ["thank", "you", "sarah", "long", "waiting"]
     counted = errors("one two three four", "One, two... four five six")
     assert counted.substitutions + counted.deletions + counted.insertions == 3 and counted.rate == 0.75
+
+
+def test_the_sandbox_does_not_answer_with_the_providers_formatting() -> None:
+    import ast
+    from pathlib import Path
+
+    import airflow_provider_kubeai_speech.sandbox as sandbox
+
+    folder = Path(sandbox.__file__).parent
+    for name in ("openai_api.py", "engines.py", "rendering.py", "wer.py"):
+        tree = ast.parse((folder / name).read_text())
+        imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+        assert not {m for m in imported if m and ".transcription" in m}, name  # an independent oracle
