@@ -354,6 +354,9 @@ class BatchTranscriber:
                 "size": item.size,
                 "version": item.version,
                 **chunking.fingerprint(),
+                # pieces are decoded differently with word timestamps: never reuse one kind as the other
+                "piece_words": self.options.response_format == "verbose_json"
+                and "word" in (self.options.timestamp_granularities or ()),
             }
             cache = PieceCache.for_output(self.output, name, fingerprint)
 
