@@ -50,13 +50,13 @@ format: setup
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-## The example batch-transcription DAG end to end against a local KubeAI (real offline speech recognition).
+## The example batch-transcription DAG end to end against a local KubeAI on real Whisper (tiny.en, offline).
 demo: setup
 	$(BIN)/python -m airflow_provider_kubeai_speech.sandbox.demo
 
-## A local KubeAI in the foreground (pocketsphinx engine); its connections are written to .sandbox/connections.env.
+## A local KubeAI in the foreground (real Whisper); its connections are written to .sandbox/connections.env.
 sandbox: setup
-	$(BIN)/python -m airflow_provider_kubeai_speech.sandbox --engine pocketsphinx --state-dir .sandbox
+	$(BIN)/python -m airflow_provider_kubeai_speech.sandbox --engine faster-whisper --state-dir .sandbox
 
 ## Speed and memory figures, measured side by side (writes benchmarks/RESULTS.rst).
 bench: setup

@@ -19,6 +19,7 @@ BENCHMARKS = (
     "long_recording",
     "object_storage",
     "deployment",
+    "real_whisper",
 )
 
 

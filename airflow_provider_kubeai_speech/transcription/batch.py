@@ -532,6 +532,9 @@ class BatchTranscriber:
                 "settings": settings_fingerprint(
                     {**self._common_settings, "response_format": None, "timestamp_granularities": None}
                 ),
+                # pieces are decoded differently with word timestamps: never reuse one kind as the other
+                "piece_words": self.options.response_format == "verbose_json"
+                and "word" in (self.options.timestamp_granularities or ()),
             }
             cache = PieceCache.for_output(self.output, name, fingerprint)
 

@@ -49,9 +49,9 @@ def to_srt(segments: Iterable[Mapping[str, Any]]) -> str:
 
 
 def to_vtt(segments: Iterable[Mapping[str, Any]]) -> str:
-    """WebVTT with a header."""
+    """WebVTT with a header; like KubeAI's server, the first cue starts at zero."""
     cues = [
-        f"{timestamp(seg['start'], separator='.')} --> {timestamp(seg['end'], separator='.')}\n{str(seg['text']).strip()}\n"
-        for seg in segments
+        f"{timestamp(seg['start'] if i else 0.0, separator='.')} --> {timestamp(seg['end'], separator='.')}\n{str(seg['text']).strip()}\n"
+        for i, seg in enumerate(segments)
     ]
     return "WEBVTT\n\n" + "\n".join(cues)

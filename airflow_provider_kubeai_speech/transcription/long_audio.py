@@ -42,9 +42,13 @@ if TYPE_CHECKING:
 
 MIN_CHUNK_SECONDS = 10.0
 DEFAULT_OVERLAP_SECONDS = 2.0
-#: What pieces are asked for, whatever the caller wants in the end: stitching needs word times.
+#: What pieces are asked for, whatever the caller wants in the end: segments with their times.
 PIECE_FORMAT = "verbose_json"
-PIECE_GRANULARITIES = ("segment", "word")
+#: Word timestamps only when the caller keeps words: Whisper's word alignment skips speech after
+#: a window that ends inside a sentence (docs/performance.rst), and stitching aligns pieces by
+#: their words' text, which segments give too.
+PIECE_GRANULARITIES = ("segment",)
+PIECE_GRANULARITIES_WITH_WORDS = ("segment", "word")
 
 
 @dataclass(frozen=True)
@@ -160,8 +164,8 @@ class LongRecording:
     :param duration: the container's duration in seconds (spreads the cuts evenly).
     :param settings: chunk length and overlap.
     :param send: ``send(opener, filename=..., response_format=..., timestamp_granularities=...)``
-        transcribes one piece (a ``transcribe``-like callable; pieces are always asked for as
-        ``verbose_json`` with segment and word times).
+        transcribes one piece (a ``transcribe``-like callable; pieces are asked for as
+        ``verbose_json``, with word times only when the stitched transcript keeps words).
     :param submit: runs a piece transcription concurrently (an executor's ``submit``).
     :param cache: where finished pieces are kept for a rerun (None: not kept).
     :param stop: set when the task is killed: no new piece starts.
@@ -193,6 +197,7 @@ class LongRecording:
         self._planned = 0
         self._sent = 0
         self._count_lock = threading.Lock()
+        self._granularities: tuple[str, ...] = PIECE_GRANULARITIES
 
     def transcribe(self, response_format: str, granularities: Iterable[str] | None) -> LongTranscript:
         """Transcribe every piece (or take it from the cache) and stitch them.
@@ -204,6 +209,8 @@ class LongRecording:
         :raises AudioDecodeError: FFmpeg could not read the recording.
         """
         started = time.monotonic()
+        if response_format == "verbose_json" and "word" in set(granularities or ()):
+            self._granularities = PIECE_GRANULARITIES_WITH_WORDS
         if self.cache is not None:
             self.cache.open()
             cached = self.cache.everything()
@@ -304,7 +311,7 @@ class LongRecording:
                 piece_opener(spool_path, piece),
                 filename=f"{self._stem}.piece{piece.index:05d}.wav",
                 response_format=PIECE_FORMAT,
-                timestamp_granularities=PIECE_GRANULARITIES,
+                timestamp_granularities=self._granularities,
             )
         except BaseException:
             self._piece_failed.set()

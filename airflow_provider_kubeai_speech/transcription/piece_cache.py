@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 PIECES_FOLDER = ".pieces"
 PLAN_NAME = "plan.json"
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: pieces without word timestamps unless the transcript keeps words
 
 
 class PieceCache:

@@ -9,8 +9,8 @@ handed out the moment the decoder has passed its end, so transcription starts wh
 continues.
 
 Each piece carries its *seams*: the cuts it shares with its neighbours. When the pieces are
-stitched, a word belongs to the piece whose seams enclose the word's middle, which removes the
-overlap without duplicating or dropping words (see :mod:`.stitch`).
+stitched, the overlap around a seam is aligned by the words both pieces heard there; where they
+share none, a word belongs to the piece whose seams enclose the word's middle (see :mod:`.stitch`).
 """
 
 from __future__ import annotations

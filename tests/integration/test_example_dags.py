@@ -58,7 +58,8 @@ def test_warm_model_from_xcom(make_kubeai_sandbox: Any, run_dag: Any, tmp_path: 
     assert result.state == "success"
     srts = sorted((tmp_path / "outbox").glob("*.srt"))
     assert [p.stem for p in srts] == sorted(p.stem for p in SAMPLES.glob("*.wav"))
-    assert all(re.match(r"1\n00:00:0\d,\d{3} --> 00:00:\d\d,\d{3}\n\w", p.read_text()) for p in srts)
+    # KubeAI's server keeps a segment's leading space in its cue
+    assert all(re.match(r"1\n00:00:0\d,\d{3} --> 00:00:\d\d,\d{3}\n ?\w", p.read_text()) for p in srts)
     first = sandbox.store.get(NS, "whisper-base-en")
     assert first["spec"]["minReplicas"] == 1
     again = run_dag("kubeai_warm_model_from_xcom", inbox=str(inbox), outbox=str(tmp_path / "outbox"))

@@ -194,18 +194,26 @@ def test_the_overlap_is_kept_once_and_times_move_to_the_recording_clock() -> Non
     assert joined["duration"] == 20.0 and joined["language"] == "en"
 
 
-def test_without_word_times_a_segment_goes_to_the_side_of_its_middle() -> None:
+def test_without_word_times_the_overlap_is_aligned_by_its_words() -> None:
     first = {"segments": FIRST_RESULT["segments"]}
     second = {"segments": SECOND_RESULT["segments"]}
     joined = stitch([(FIRST, first), (SECOND, second)], duration=20.0)
-    # 'three four five' (8-10.9, middle 9.45) is the first piece's; 'four five' (9.1-11.5,
-    # middle 10.3) the second's: without word times the seam cannot split them.
-    assert [s["text"].strip() for s in joined["segments"]] == [
-        "one two",
-        "three four five",
-        "four five",
-        "six seven",
-    ]
+    # both pieces heard 'four five': the transcript switches pieces inside that run, so it is
+    # kept once, and the segment cut there is timed by spreading it over its characters
+    assert joined["text"] == "one two three four five six seven"
+    cues = [(s["start"], s["end"], s["text"].strip()) for s in joined["segments"]]
+    assert [text for *_, text in cues] == ["one two", "three four", "five", "six seven"]
+    assert all(a[1] <= b[0] for a, b in itertools.pairwise(cues))
+    assert cues[1][0] == 8.0 and 9.5 < cues[1][1] <= 10.3 and cues[2][1] == 11.5
+
+
+def test_words_heard_at_one_time_only_by_each_edge_are_not_a_match() -> None:
+    first = {"segments": [segment(1.0, 3.0, "one two"), segment(8.0, 10.9, "alpha beta gamma")]}
+    second = {"segments": [segment(2.0, 3.0, "alpha beta"), segment(4.0, 6.0, "six seven")]}  # 11-12 s
+    joined = stitch([(FIRST, first), (SECOND, second)], duration=20.0)
+    # 'alpha beta' 2.5 s apart is not the same speech: the seam splits by time instead (the
+    # spread 'gamma' has its middle past the seam, where the second piece is kept)
+    assert joined["text"] == "one two alpha beta alpha beta six seven"
 
 
 def test_rendering_in_every_format() -> None:
@@ -220,7 +228,7 @@ def test_rendering_in_every_format() -> None:
     cues = srt_cues(render(joined, "srt")[0])
     assert [(c[0], c[1]) for c in cues] == [(1.0, 3.0), (8.0, 9.8), (10.2, 11.5), (13.0, 15.0)]
     vtt = render(joined, "vtt")[0]
-    assert vtt.startswith("WEBVTT\n\n00:00:01.000 --> 00:00:03.000\none two\n")
+    assert vtt.startswith("WEBVTT\n\n00:00:00.000 --> 00:00:03.000\none two\n")  # as the server: from zero
     with pytest.raises(ValueError, match="docx"):
         render(joined, "docx")
 
