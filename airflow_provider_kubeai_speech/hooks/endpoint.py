@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
+from urllib.parse import urlsplit
 
 from airflow_provider_kubeai_speech.exceptions import (
     AudioReadError,
@@ -208,7 +209,7 @@ class SpeechEndpointClient:
                 self._session = None
 
     def url(self, path: str | None) -> str:
-        if path and "://" in path:
+        if path and urlsplit(path).scheme in ("http", "https"):
             return path
         return f"{self.base_url}/{(path or '').lstrip('/')}"
 
@@ -527,7 +528,8 @@ class SpeechEndpointClient:
                 http_status=status,
             )
         content_type = response.headers.get("Content-Type", "")
-        content = response.content.decode(response.encoding or "utf-8", "replace")
+        charset = "charset=" in content_type.lower() and response.encoding
+        content = response.content.decode(charset or "utf-8", "replace")
         try:
             data = parse_transcript(response_format, content, content_type)
         except NotATranscript as err:
@@ -634,8 +636,6 @@ def _reason(aborted: Any, attempts: int) -> Exception:
 
 def origin(url: str) -> tuple[str, str, int | None]:
     """``(scheme, host, port)`` of ``url``, the port filled in for http and https."""
-    from urllib.parse import urlsplit
-
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     try:

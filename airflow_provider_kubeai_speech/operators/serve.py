@@ -311,6 +311,7 @@ class ServeSpeechModelOperator(KeepTrailingNewlines, BaseOperator):
             created_by,
         )
 
+        self.min_ready_replicas = self._min_ready()  # a rendered "2" is the number 2 from here on
         spec = self.speech_model_spec()  # every input error before the first cluster call
         self.check_capacity(spec)
         self.model_name = spec.model_name  # the seed's ``name`` when model_name was not given

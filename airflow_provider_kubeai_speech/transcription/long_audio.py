@@ -187,7 +187,7 @@ class LongRecording:
         log: Any = None,
         parallel: int = 1,
     ) -> None:
-        self.opener, self.what, self.duration, self.settings = opener, what, duration, settings
+        self.opener, self.what, self.duration, self.settings = opener, printable(what), duration, settings
         self.send, self.submit, self.cache = send, submit, cache
         self.stop = stop or threading.Event()
         self.log = log
@@ -237,10 +237,10 @@ class LongRecording:
             transcript = stitch([(o.piece, o.result) for o in outcomes], duration)
             content, data = render(transcript, response_format, granularities)
         except MalformedPieceError as err:
-            raise MalformedPieceError(f"{printable(self.what)}: {err}") from None
+            raise MalformedPieceError(f"{self.what}: {err}") from err
         except (KeyError, TypeError, ValueError, AttributeError) as err:  # what no check foresaw
             raise MalformedPieceError(
-                f"{printable(self.what)}: the pieces' transcripts cannot be stitched: {type(err).__name__}: {err}"
+                f"{self.what}: the pieces' transcripts cannot be stitched: {type(err).__name__}: {err}"
             ) from None
         return LongTranscript(
             content=content,

@@ -136,7 +136,8 @@ class _Health:
 
 
 def _host() -> str:
-    return re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:40] or "host"
+    # The whole name, hashed: pods of one DAG share long name prefixes and have small pids
+    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:16]
 
 
 def _owner() -> str:

@@ -359,9 +359,7 @@ def _resolve_remote(uri: str, path: Any) -> list[AudioInput]:
             return found
     except Exception as err:
         return [
-            AudioInput(
-                uri, uri.rsplit("/", 1)[-1], problem=f"cannot list {uri!r}: {type(err).__name__}: {err}"
-            )
+            AudioInput(uri, uri.rsplit("/", 1)[-1], problem=f"cannot list {describe_storage_error(err, uri)}")
         ]
     return [_remote(path)]
 

@@ -47,7 +47,7 @@ LOOP_EDGE_SECONDS = 1.5
 #: Two pieces' copies of a word are the same word when their times are this close (segment-spread
 #: times are rough).
 SAME_TIME_SECONDS = 1.5
-_NON_WORD = re.compile(r"[^a-z0-9']+")
+_NON_WORD = re.compile(r"[^\w']+")
 
 
 @dataclass
@@ -90,7 +90,7 @@ def _within(segment: dict[str, Any], piece: Piece) -> dict[str, Any]:
 
 
 def _key(text: str) -> str:
-    return _NON_WORD.sub("", text.lower())
+    return _NON_WORD.sub("", text.casefold())
 
 
 def _piece_words(result: Mapping[str, Any], segments: list[dict[str, Any]], piece: Piece) -> list[_Word]:

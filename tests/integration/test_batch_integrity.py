@@ -651,3 +651,15 @@ def test_a_failure_message_cannot_forge_log_lines(tmp_path: Path) -> None:
     assert fake.calls == 0
     assert "\x1b" not in message and "\nERROR forged" not in message
     assert "call\\nERROR forged\\x1b[2K.wav" in message
+
+
+def test_partial_owners_are_told_apart_by_their_whole_host_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pods of one DAG share long host-name prefixes (and small pids): the owner records the whole
+    name, hashed, so one pod never takes another's live partial for its own dead process's."""
+    from airflow_provider_kubeai_speech.transcription import outputs
+
+    prefix = "kubeai-batch-transcription-transcribe-day-"
+    monkeypatch.setattr(outputs.socket, "gethostname", lambda: prefix + "a1b2c3d4")
+    first = outputs._host()
+    monkeypatch.setattr(outputs.socket, "gethostname", lambda: prefix + "e5f6a7b8")
+    assert outputs._host() != first

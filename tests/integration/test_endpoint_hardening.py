@@ -633,3 +633,17 @@ def test_requests_ca_bundle_is_honoured_when_the_connection_names_no_ca(
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", __file__)
     assert hook().transcribe("whisper", CLIP).text
     assert sandbox.stats.snapshot()["transcriptions"] == 2
+
+
+def test_a_text_answer_without_a_charset_is_read_as_utf8(served: Sandbox) -> None:
+    """requests assumes Latin-1 for text/* without a charset; transcripts are UTF-8."""
+    text = "Grüße aus Köln, café à l'œil, Привет"
+    served.faults.update({"canned_answer": {"status": 200, "content_type": "text/plain", "body": text}})
+    result = hook().transcribe("whisper", CLIP, response_format="text")
+    assert result.content.strip() == text
+
+
+def test_only_http_urls_are_absolute(served: Sandbox) -> None:
+    client = hook().endpoint
+    assert client.url("models?next=http://elsewhere") == f"{client.base_url}/models?next=http://elsewhere"
+    assert client.url("https://gateway.example.com/x") == "https://gateway.example.com/x"

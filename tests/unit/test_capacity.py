@@ -125,3 +125,17 @@ def test_serve_does_not_hold_when_told_not_to_or_without_autoscaling() -> None:
     assert hook.apply_model.call_args.args[0]["spec"]["minReplicas"] == 0
     _, hook = _serve(replicas=2, scaling={"autoscaling_disabled": True})
     assert hook.apply_model.call_args.args[0]["spec"]["minReplicas"] == 0
+
+
+def test_a_rendered_min_ready_replicas_is_a_number_for_the_wait() -> None:
+    """A templated min_ready_replicas renders to text ("2"); the wait must get the number."""
+    op = ServeSpeechModelOperator(
+        task_id="serve", model_name="m", url="hf://a/b", replicas=2, min_ready_replicas="{{ params.n }}"
+    )
+    op.min_ready_replicas = "2"  # as rendered
+    with mock.patch.object(ServeSpeechModelOperator, "hook") as hook:
+        hook.namespace = "kubeai"
+        hook.find_model.return_value = None
+        hook.wait_for_ready.return_value = mock.Mock(ready_replicas=2)
+        op.execute(_context())  # type: ignore[arg-type]
+    assert hook.wait_for_ready.call_args.args[1] == 2

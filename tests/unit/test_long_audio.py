@@ -264,3 +264,14 @@ def test_a_missing_audio_extra_says_how_to_install_it(monkeypatch: pytest.Monkey
     assert "chunk_seconds=300 needs PyAV" in str(raised.value)
     assert "pip install 'airflow-provider-kubeai-speech[audio]'" in str(raised.value)
     assert "chunk_seconds=None" in str(raised.value)
+
+
+def test_seam_keys_keep_letters_of_every_script() -> None:
+    """Words of any language are matched at a seam, not only ASCII ones."""
+    from airflow_provider_kubeai_speech.transcription.stitch import _key
+
+    assert _key(" Café,") == "café"
+    assert _key("Über!") == "über"
+    assert _key("Привет.") == "привет"
+    assert _key("東京") == "東京"
+    assert _key("don't") == "don't"

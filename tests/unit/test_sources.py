@@ -188,3 +188,28 @@ def test_the_default_connection_is_looked_up_once_per_scheme(
     found = resolve_inputs([f"memory://calls/c{i}.wav" for i in range(20)])
     assert len(found) == 20 and all(i.problem is None for i in found)
     assert looked_up == ["memory_default"]
+
+
+def test_a_listing_the_store_refuses_is_named_by_its_cause() -> None:
+    """Issue 15.5: a glob over a prefix the store refuses says what the store said, not a raw error."""
+    from airflow.sdk.io import attach
+    from botocore.exceptions import ClientError
+    from fsspec.implementations.memory import MemoryFileSystem
+
+    class Refusing(MemoryFileSystem):
+        protocol = "refusing"
+
+        def find(self, *args: Any, **kwargs: Any) -> Any:
+            raise PermissionError("Access Denied") from ClientError(
+                {"Error": {"Code": "AccessDenied", "Message": "Access Denied"}}, "ListObjectsV2"
+            )
+
+        glob = find
+
+    import fsspec
+
+    fsspec.register_implementation("refusing", Refusing, clobber=True)
+    attach("refusing", fs=Refusing(skip_instance_cache=True))
+    (item,) = resolve_inputs("refusing://calls/day/*.wav")
+    assert item.problem is not None and item.problem.startswith("cannot list 'refusing://calls/day/*.wav'")
+    assert "PermissionError" not in item.problem and "denied" in item.problem.lower()
