@@ -794,6 +794,23 @@ class SpeechModelSpec(_Strict):
 DESCRIPTION_ANNOTATION = "kubeai-speech.airflow.apache.org/description"
 
 
+def require_model_name(value: Any, field: str = "model_name") -> str:
+    """``value`` when it is a KubeAI Model name; otherwise a :class:`SpeechModelSpecError` naming the
+    field, the value and the fix (for operators that act on an existing Model).
+
+    :param value: the (rendered) name.
+    :param field: the argument it came from.
+    """
+    if not isinstance(value, str):
+        raise SpeechModelSpecError(
+            [(field, f"{value!r} is not a Model name. Fix: the Model's name, a string.")]
+        )
+    try:
+        return check_model_name(value)
+    except PydanticCustomError as err:
+        raise SpeechModelSpecError([(field, str(err))]) from err
+
+
 def build_speech_model_spec(params: Mapping[str, Any]) -> SpeechModelSpec:
     """Validate seed-style parameters into a :class:`SpeechModelSpec`.
 

@@ -356,12 +356,29 @@ class ServeSpeechModelOperator(KeepTrailingNewlines, BaseOperator):
         return self._finish(status.ready_replicas, warmed=woken)
 
     def _log_hold(self, manifest: dict[str, Any], user_min: int) -> None:
-        if manifest["spec"]["minReplicas"] != user_min:
-            self.log.info(
-                "Autoscaling is on: minReplicas held at %s for this run (the teardown restores %s)",
+        if manifest["spec"]["minReplicas"] == user_min:
+            return
+        self.log.info(
+            "Autoscaling is on: minReplicas held at %s for this run (the teardown restores %s)",
+            manifest["spec"]["minReplicas"],
+            user_min,
+        )
+        if not self._has_teardown():
+            self.log.warning(
+                "No teardown follows %s: minReplicas stays at %s after this run (and the replicas keep "
+                "running) until something restores %s. Fix: add ScaleSpeechModelOperator(...).as_teardown("
+                "setups=<this task>), or hold_capacity=False.",
+                self.task_id,
                 manifest["spec"]["minReplicas"],
                 user_min,
             )
+
+    def _has_teardown(self) -> bool:
+        try:
+            relatives = self.get_flat_relatives(upstream=False)
+        except Exception:  # not in a DAG (a bare operator in a test)
+            return False
+        return any(getattr(task, "is_teardown", False) for task in relatives)
 
     def _wake_by_request(self, name: str) -> bool:
         """At minReplicas 0 under autoscaling, wake the Model the KubeAI way: with a request.

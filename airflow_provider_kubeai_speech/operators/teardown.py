@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import BaseOperator
 
 from airflow_provider_kubeai_speech.exceptions import KubeAISpeechError, ModelNotFoundError
+from airflow_provider_kubeai_speech.spec import require_model_name
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -58,6 +59,8 @@ class _ModelOperator(BaseOperator):
         self.model_name = model_name
         self.namespace = namespace
         self.kubeai_conn_id = kubeai_conn_id
+        if not _is_template(model_name):
+            require_model_name(model_name)  # a bad name is a DAG import error
 
     @cached_property
     def hook(self) -> KubeAISpeechHook:
@@ -95,6 +98,7 @@ class DeleteSpeechModelOperator(_ModelOperator):
         self.timeout = timeout
 
     def execute(self, context: Context) -> bool:
+        require_model_name(self.model_name)  # rendered now: refused before any cluster call
         try:
             return self._delete()
         finally:
@@ -169,6 +173,7 @@ class ScaleSpeechModelOperator(_ModelOperator):
         return replicas, min_replicas
 
     def execute(self, context: Context) -> dict[str, Any] | None:
+        require_model_name(self.model_name)
         replicas, min_replicas = self._counts()  # rendered now: refused before any cluster call
         assert replicas is not None
         try:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import BaseSensorOperator, PokeReturnValue, conf
 
 from airflow_provider_kubeai_speech.exceptions import CapacityNotProvidedError, KubeAISpeechError
+from airflow_provider_kubeai_speech.spec import require_model_name
 from airflow_provider_kubeai_speech.triggers.events import raise_for_event
 
 if TYPE_CHECKING:
@@ -60,6 +61,8 @@ class SpeechModelReadySensor(BaseSensorOperator):
         self.min_ready_replicas = min_ready_replicas
         self.missing_ok = missing_ok
         self.kubeai_conn_id = kubeai_conn_id
+        if "{{" not in str(model_name) and "{%" not in str(model_name):
+            require_model_name(model_name)  # a bad name is a DAG import error
         self.deferrable = deferrable
 
     @cached_property
@@ -110,6 +113,7 @@ class SpeechModelReadySensor(BaseSensorOperator):
         return False
 
     def execute(self, context: Context) -> Any:
+        require_model_name(self.model_name)  # rendered now: refused before any cluster call
         try:
             return self._sense(context)
         finally:

@@ -163,7 +163,8 @@ def test_readme_dag_lineage_names_s3_datasets_without_the_connection(
 def test_readme_block_is_what_the_test_runs() -> None:
     """The extraction finds the README's DAG, not an empty or partial block."""
     code = readme_dag_code()
-    assert 'audio="s3://calls/{{ ds }}/*.wav"' in code
-    assert 'output_path="s3://transcripts/{{ ds }}"' in code
+    assert 'audio="s3://calls/" + DAY + "/*.wav"' in code
+    assert 'output_path="s3://transcripts/" + DAY' in code
+    assert "dag_run.logical_date or dag_run.run_after" in code and "max_active_runs=1" in code
     assert 'response_format="srt"' in code
     assert "aws_default" not in code and "endpoint" not in code  # connections come from the environment

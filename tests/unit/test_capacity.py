@@ -139,3 +139,27 @@ def test_a_rendered_min_ready_replicas_is_a_number_for_the_wait() -> None:
         hook.wait_for_ready.return_value = mock.Mock(ready_replicas=2)
         op.execute(_context())  # type: ignore[arg-type]
     assert hook.wait_for_ready.call_args.args[1] == 2
+
+
+def test_holding_capacity_without_a_teardown_is_warned() -> None:
+    """A held minReplicas with nothing to give it back would keep the replicas running for good."""
+    import pendulum
+    from airflow.sdk import DAG
+
+    with DAG("held", start_date=pendulum.datetime(2026, 12, 1), schedule=None):
+        alone = ServeSpeechModelOperator(
+            task_id="alone", model_name="m", url="hf://a/b", wait_for_ready=False
+        )
+    with DAG("released", start_date=pendulum.datetime(2026, 12, 1), schedule=None):
+        served = ServeSpeechModelOperator(
+            task_id="serve", model_name="m", url="hf://a/b", wait_for_ready=False
+        )
+        served >> ScaleSpeechModelOperator(task_id="down", model_name="m").as_teardown(setups=served)
+    assert not alone._has_teardown() and served._has_teardown()
+    manifest = {"spec": {"minReplicas": 2}}
+    with mock.patch.object(ServeSpeechModelOperator, "log", new_callable=mock.PropertyMock) as log:
+        alone._log_hold(manifest, 0)
+        assert "No teardown follows" in log.return_value.warning.call_args.args[0]
+        log.reset_mock()
+        served._log_hold(manifest, 0)
+        log.return_value.warning.assert_not_called()

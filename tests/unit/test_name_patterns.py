@@ -73,3 +73,32 @@ def test_the_sandbox_refuses_a_trailing_newline_as_kubernetes_does(
         store.create("kubeai", _model(name, labels), "test")
     assert err.value.code == 422
     assert store.list_objects(None)[0] == []
+
+
+@pytest.mark.parametrize("name", ["whisper-nl\n", "Whisper", "", "x" * 41])
+def test_teardowns_and_the_sensor_refuse_what_is_not_a_model_name(name: str) -> None:
+    """Issue 14.18: a name with a trailing newline never reaches the API (it would match nothing,
+    and a 404-tolerant teardown would report success while the held capacity stays)."""
+    from airflow_provider_kubeai_speech.operators.teardown import (
+        DeleteSpeechModelOperator,
+        ScaleSpeechModelOperator,
+    )
+    from airflow_provider_kubeai_speech.sensors.model_ready import SpeechModelReadySensor
+    from airflow_provider_kubeai_speech.spec import SpeechModelSpecError
+
+    for make in (DeleteSpeechModelOperator, ScaleSpeechModelOperator, SpeechModelReadySensor):
+        with pytest.raises(SpeechModelSpecError, match="model_name"):
+            make(task_id="t", model_name=name)
+
+
+def test_a_rendered_teardown_name_is_checked_before_any_cluster_call() -> None:
+    from unittest import mock
+
+    from airflow_provider_kubeai_speech.operators.teardown import ScaleSpeechModelOperator
+    from airflow_provider_kubeai_speech.spec import SpeechModelSpecError
+
+    op = ScaleSpeechModelOperator(task_id="t", model_name="{{ params.m }}")
+    op.model_name = "whisper-nl\n"  # as rendered
+    with mock.patch.object(ScaleSpeechModelOperator, "hook") as hook, pytest.raises(SpeechModelSpecError):
+        op.execute({})  # type: ignore[arg-type]
+    assert not hook.method_calls
