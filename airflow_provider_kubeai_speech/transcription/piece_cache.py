@@ -67,6 +67,10 @@ class PieceCache:
 
     def put(self, piece: Piece, result: Mapping[str, Any], attempts: int) -> None:
         record = {"piece": piece.to_record(), "attempts": attempts, "result": result}
+        if self.folder.local is not None:
+            # Another task that finished the same recording into this output folder removes the
+            # cache it shared with this one: a missing folder is made again, not an output failure.
+            self.folder.prepare()
         self.folder.write(_piece_name(piece.index), json.dumps(record, ensure_ascii=False))
 
     def complete(self, pieces: Sequence[Piece], samples: int) -> None:

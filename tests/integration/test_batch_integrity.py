@@ -663,3 +663,23 @@ def test_partial_owners_are_told_apart_by_their_whole_host_name(monkeypatch: pyt
     first = outputs._host()
     monkeypatch.setattr(outputs.socket, "gethostname", lambda: prefix + "e5f6a7b8")
     assert outputs._host() != first
+
+
+def test_a_task_whose_shared_piece_cache_another_task_removed_keeps_going(tmp_path: Path) -> None:
+    """Two tasks transcribing the same long recording into one folder share its piece cache; when
+    one finishes and removes it, the other's next piece is kept all the same, and its output is
+    not taken for failed."""
+    from airflow_provider_kubeai_speech.transcription.piece_cache import PieceCache
+    from airflow_provider_kubeai_speech.transcription.splitter import Piece
+
+    output = OutputFolder(tmp_path / "out")
+    output.prepare()
+    first = PieceCache.for_output(output, "meeting.srt", {"input": "/in/meeting.ogg"})
+    second = PieceCache.for_output(output, "meeting.srt", {"input": "/in/meeting.ogg"})
+    first.open()
+    second.open()
+    piece = Piece(index=0, start=0, end=16_000, keep_from=0.0, keep_until=None)
+    first.remove()  # the first task wrote its transcript
+    second.put(piece, {"text": "hello", "segments": []}, attempts=1)
+    assert output.failure is None
+    assert second.get(piece) is not None
