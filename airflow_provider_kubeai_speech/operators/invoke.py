@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import BaseOperator
 
 from airflow_provider_kubeai_speech.exceptions import KubeAISpeechError
-from airflow_provider_kubeai_speech.operators.templating import KeepTrailingNewlines
+from airflow_provider_kubeai_speech.operators.templating import KeepTrailingNewlines, is_templated
 from airflow_provider_kubeai_speech.transcription.formats import RESPONSE_FORMATS
 from airflow_provider_kubeai_speech.transcription.storage import conn_id_in_uri
 
@@ -149,7 +149,7 @@ class InvokeSpeechOperator(KeepTrailingNewlines, BaseOperator):
         given as they are, and again after rendering (templated values are checked then)."""
 
         def given(value: Any) -> bool:
-            return rendered or not _templated(value)
+            return rendered or not is_templated(value)
 
         if given(self.response_format) and self.response_format not in RESPONSE_FORMATS:
             raise KubeAISpeechError(
@@ -364,15 +364,6 @@ def output_dataset(output: Any) -> tuple[str, str]:
 
 #: A KubeAI Model name (a DNS-1123 label), optionally ``_<adapter>``.
 _MODEL_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(_[a-z0-9-]+)?")
-
-
-def _templated(value: Any) -> bool:
-    """Whether ``value`` is only known after rendering (Jinja text, an XComArg)."""
-    if isinstance(value, str):
-        return "{{" in value or "{%" in value
-    if isinstance(value, list | tuple):
-        return any(_templated(item) for item in value)
-    return hasattr(value, "resolve") and not hasattr(value, "protocol")
 
 
 def _check_model_name(name: Any) -> None:

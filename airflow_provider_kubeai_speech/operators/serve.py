@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from functools import cached_property
 from importlib import resources
@@ -14,7 +13,7 @@ from airflow.providers.common.compat.sdk import BaseOperator, conf
 
 from airflow_provider_kubeai_speech.capacity import autoscaling_on, hold_capacity
 from airflow_provider_kubeai_speech.exceptions import KubeAISpeechError
-from airflow_provider_kubeai_speech.operators.templating import KeepTrailingNewlines
+from airflow_provider_kubeai_speech.operators.templating import KeepTrailingNewlines, is_templated
 from airflow_provider_kubeai_speech.spec import (
     REFUSED_PARAMETERS,
     SpeechModelSpec,
@@ -25,6 +24,8 @@ from airflow_provider_kubeai_speech.spec import (
 from airflow_provider_kubeai_speech.triggers.events import raise_for_event
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from airflow.providers.common.compat.sdk import Context
 
     from airflow_provider_kubeai_speech.hooks.kubeai import KubeAISpeechHook
@@ -53,16 +54,6 @@ _SPEC_FIELDS = (
     "kind",
     "action",
 )
-
-
-def _templated(value: Any) -> bool:
-    if isinstance(value, str):
-        return "{{" in value or "{%" in value
-    if isinstance(value, Mapping):
-        return any(_templated(v) for v in value.values())
-    if isinstance(value, list | tuple):
-        return any(_templated(v) for v in value)
-    return not isinstance(value, int | float | bool | type(None))  # XComArg and other late values
 
 
 class ServeSpeechModelOperator(KeepTrailingNewlines, BaseOperator):
@@ -233,7 +224,7 @@ class ServeSpeechModelOperator(KeepTrailingNewlines, BaseOperator):
         self.delete_on_kill = delete_on_kill
         self._created = False
         self._killed = threading.Event()
-        if not any(_templated(getattr(self, name)) for name in (*_SPEC_FIELDS, "min_ready_replicas")):
+        if not any(is_templated(getattr(self, name)) for name in (*_SPEC_FIELDS, "min_ready_replicas")):
             self.check_capacity(self.speech_model_spec())  # a bad spec is a DAG import error
 
     # -- pieces --------------------------------------------------------------------------------

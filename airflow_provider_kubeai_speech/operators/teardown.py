@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import BaseOperator
 
 from airflow_provider_kubeai_speech.exceptions import KubeAISpeechError, ModelNotFoundError
+from airflow_provider_kubeai_speech.operators.templating import is_templated
 from airflow_provider_kubeai_speech.spec import require_model_name
 
 if TYPE_CHECKING:
@@ -16,10 +17,6 @@ if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
     from airflow_provider_kubeai_speech.hooks.kubeai import KubeAISpeechHook
-
-
-def _is_template(value: Any) -> bool:
-    return isinstance(value, str) and ("{{" in value or "{%" in value)
 
 
 def whole_number(field: str, value: Any, *, optional: bool, fix: str) -> int | None:
@@ -59,7 +56,7 @@ class _ModelOperator(BaseOperator):
         self.model_name = model_name
         self.namespace = namespace
         self.kubeai_conn_id = kubeai_conn_id
-        if not _is_template(model_name):
+        if not is_templated(model_name):
             require_model_name(model_name)  # a bad name is a DAG import error
 
     @cached_property
@@ -158,12 +155,12 @@ class ScaleSpeechModelOperator(_ModelOperator):
 
     def _counts(self) -> tuple[int | None, int | None]:
         replicas = None
-        if not _is_template(self.replicas):
+        if not is_templated(self.replicas):
             replicas = whole_number(
                 "replicas", self.replicas, optional=False, fix="replicas=0 (scale to zero, keep the cache)"
             )
         min_replicas = None
-        if not _is_template(self.min_replicas):
+        if not is_templated(self.min_replicas):
             min_replicas = whole_number(
                 "min_replicas",
                 self.min_replicas,

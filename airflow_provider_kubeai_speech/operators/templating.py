@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
+
+
+def is_templated(value: Any) -> bool:
+    """Whether ``value`` is only known once rendered: Jinja text, an ``XComArg``, or a list or
+    mapping holding one. Such arguments are checked after rendering, the rest at construction."""
+    if isinstance(value, str):
+        return "{{" in value or "{%" in value
+    if isinstance(value, Mapping):
+        return any(is_templated(item) for item in value.values())
+    if isinstance(value, list | tuple):
+        return any(is_templated(item) for item in value)
+    return hasattr(value, "resolve") and not hasattr(value, "protocol")  # XComArg, not ObjectStoragePath
 
 
 class KeepTrailingNewlines:

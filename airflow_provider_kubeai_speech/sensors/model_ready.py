@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import BaseSensorOperator, PokeReturnValue, conf
 
 from airflow_provider_kubeai_speech.exceptions import CapacityNotProvidedError, KubeAISpeechError
+from airflow_provider_kubeai_speech.operators.templating import is_templated
 from airflow_provider_kubeai_speech.spec import require_model_name
 from airflow_provider_kubeai_speech.triggers.events import raise_for_event
 
@@ -61,7 +62,7 @@ class SpeechModelReadySensor(BaseSensorOperator):
         self.min_ready_replicas = min_ready_replicas
         self.missing_ok = missing_ok
         self.kubeai_conn_id = kubeai_conn_id
-        if "{{" not in str(model_name) and "{%" not in str(model_name):
+        if not is_templated(model_name):
             require_model_name(model_name)  # a bad name is a DAG import error
         self.deferrable = deferrable
 

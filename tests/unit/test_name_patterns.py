@@ -102,3 +102,21 @@ def test_a_rendered_teardown_name_is_checked_before_any_cluster_call() -> None:
     with mock.patch.object(ScaleSpeechModelOperator, "hook") as hook, pytest.raises(SpeechModelSpecError):
         op.execute({})  # type: ignore[arg-type]
     assert not hook.method_calls
+
+
+def test_a_model_name_from_xcom_is_checked_once_resolved() -> None:
+    """An XComArg (``serve.output["model"]``) is only known at run time: no parse-time refusal."""
+    import pendulum
+    from airflow.sdk import DAG
+
+    from airflow_provider_kubeai_speech.operators.serve import ServeSpeechModelOperator
+    from airflow_provider_kubeai_speech.operators.teardown import ScaleSpeechModelOperator
+    from airflow_provider_kubeai_speech.sensors.model_ready import SpeechModelReadySensor
+
+    with DAG("xcom_names", start_date=pendulum.datetime(2026, 12, 1), schedule=None):
+        serve = ServeSpeechModelOperator(
+            task_id="serve", model_name="m", url="hf://a/b", wait_for_ready=False
+        )
+        wait = SpeechModelReadySensor(task_id="wait", model_name=serve.output["model"])
+        down = ScaleSpeechModelOperator(task_id="down", model_name=serve.output["model"])
+    assert wait.model_name is not None and down.model_name is not None
