@@ -1,7 +1,7 @@
 """A local KubeAI for development, demos and tests (``local-kubeai`` or ``python -m local_kubeai``).
 
 Its own distribution, ``local-kubeai`` (``pip install ./sandbox`` from a checkout of the provider):
-it imports nothing of ``airflow_provider_kubeai_speech``.
+it imports nothing of the Airflow provider it tests.
 """
 
 from __future__ import annotations
