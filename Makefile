@@ -14,10 +14,11 @@ PYTEST_WORKERS ?= -n 2 --dist loadfile
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml $(CONSTRAINTS)
+$(STAMP): pyproject.toml sandbox/pyproject.toml $(CONSTRAINTS)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
-	$(BIN)/uv pip install --python $(BIN)/python --constraint $(CONSTRAINTS) --editable '.[dev]'
+	$(BIN)/uv pip install --python $(BIN)/python --constraint $(CONSTRAINTS) \
+		--editable ./sandbox --editable '.[dev]'
 	@touch $(STAMP)
 
 ## The whole suite (unit, integration against the sandbox, example DAGs, slow end-to-end tests,
@@ -52,11 +53,12 @@ format: setup
 
 ## The example batch-transcription DAG end to end against a local KubeAI on real Whisper (tiny.en, offline).
 demo: setup
-	$(BIN)/python -m airflow_provider_kubeai_speech.sandbox.demo
+	$(BIN)/python scripts/demo.py
 
 ## A local KubeAI in the foreground (real Whisper); its connections are written to .sandbox/connections.env.
+## It is its own distribution (sandbox/, import package local_kubeai), installed editable by setup.
 sandbox: setup
-	$(BIN)/python -m airflow_provider_kubeai_speech.sandbox --engine faster-whisper --state-dir .sandbox
+	$(BIN)/python -m local_kubeai --engine faster-whisper --state-dir .sandbox
 
 ## Speed and memory figures, measured side by side (writes benchmarks/RESULTS.rst).
 bench: setup
@@ -66,9 +68,11 @@ bench: setup
 docs: setup
 	$(BIN)/sphinx-build -E -a -W --keep-going -q -b html docs docs/_build/html
 
-## Re-pin every dependency (needs the package registry).
+## Re-pin every dependency (needs the package registry). local-kubeai is this repository's sandbox/
+## (it is on no registry): given as a path, and left out of the pins.
 lock: setup
-	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --output-file $(CONSTRAINTS)
+	echo "-e ./sandbox" | $(BIN)/uv pip compile - pyproject.toml --extra dev --python-version 3.11 \
+		--no-emit-package local-kubeai --custom-compile-command "make lock" --output-file $(CONSTRAINTS)
 
 clean:
 	rm -rf $(VENV) .demo .sandbox .pytest_cache .mypy_cache .ruff_cache .hypothesis build *.egg-info

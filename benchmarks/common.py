@@ -34,7 +34,7 @@ def make_wav(path: Path, seconds: float, seed: int) -> Path:
 
 
 def sandbox_process(*args: str) -> Any:
-    from airflow_provider_kubeai_speech.sandbox.testing import SandboxProcess
+    from local_kubeai.testing import SandboxProcess
 
     return SandboxProcess(Path(tempfile.mkdtemp(prefix="kubeai-bench-")), *args)
 

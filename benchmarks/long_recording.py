@@ -26,7 +26,7 @@ MINUTES, LATENCY, REPLICAS, CHUNK = 60, 0.01, 4, 300.0
 
 def main() -> None:
     airflow_home()
-    from airflow_provider_kubeai_speech.sandbox.recordings import write_recording
+    from local_kubeai.recordings import write_recording
 
     work = Path(tempfile.mkdtemp(prefix="kubeai-bench-long-"))
     started = time.monotonic()

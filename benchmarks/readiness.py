@@ -43,8 +43,8 @@ def _ready_marker(sandbox: object, name: str, marks: dict[str, float]) -> thread
 
 
 def main() -> None:
-    from airflow_provider_kubeai_speech.sandbox import Sandbox, SandboxConfig
     from airflow_provider_kubeai_speech.spec import build_speech_model_spec
+    from local_kubeai import Sandbox, SandboxConfig
 
     sync_latency, async_latency, requests_per_wait = [], [], []
     with Sandbox(SandboxConfig(startup_delay=0.6, bookmark_interval=5)) as sandbox:

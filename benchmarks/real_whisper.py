@@ -24,7 +24,7 @@ LONG = ROOT / "tests" / "data" / "long" / "support-calls"
 
 def main() -> None:
     airflow_home()
-    from airflow_provider_kubeai_speech.sandbox.wer import word_error_rate
+    from local_kubeai.wer import word_error_rate
 
     work = Path(tempfile.mkdtemp(prefix="kubeai-bench-whisper-"))
     files = []

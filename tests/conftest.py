@@ -20,8 +20,10 @@ os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(_DAGS)
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
 
+# local_kubeai.testing also arrives by local-kubeai's pytest11 entry point, under the same name, so
+# pytest registers it once; it is listed for runs with PYTEST_DISABLE_PLUGIN_AUTOLOAD set.
 pytest_plugins = [
-    "airflow_provider_kubeai_speech.sandbox.testing",
+    "local_kubeai.testing",
     "tests.dag_runner",
     "tests.long_audio_files",
 ]

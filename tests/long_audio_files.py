@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_kubeai_speech.sandbox.recordings import FORMATS, write_recording
+from local_kubeai.recordings import FORMATS, write_recording
 
 SECONDS = 40.0
 

@@ -81,7 +81,7 @@ class Postgres:
 
 
 class SandboxServer:
-    """``python -m airflow_provider_kubeai_speech.sandbox`` in its own process, logs to a file."""
+    """``python -m local_kubeai`` in its own process, logs to a file."""
 
     def __init__(self, base: Path, *args: str) -> None:
         self.state_dir = base / "sandbox"
@@ -91,7 +91,7 @@ class SandboxServer:
             [
                 sys.executable,
                 "-m",
-                "airflow_provider_kubeai_speech.sandbox",
+                "local_kubeai",
                 "--state-dir",
                 str(self.state_dir),
                 *args,

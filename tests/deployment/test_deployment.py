@@ -21,9 +21,9 @@ import pendulum
 import pytest
 import requests
 
-from airflow_provider_kubeai_speech.sandbox.engines import file_digest
 from airflow_provider_kubeai_speech.spec import build_speech_model_spec
 from airflow_provider_kubeai_speech.transcription.manifest import read_manifest_records
+from local_kubeai.engines import file_digest
 from tests.audio_files import make_wavs
 from tests.deployment.harness import (
     ROOT,

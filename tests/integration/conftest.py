@@ -9,7 +9,7 @@ import pytest
 from airflow_provider_kubeai_speech.spec import build_speech_model_spec
 
 if TYPE_CHECKING:
-    from airflow_provider_kubeai_speech.sandbox import Sandbox
+    from local_kubeai import Sandbox
 
 GROUP, VERSION, PLURAL = "kubeai.org", "v1", "models"
 

@@ -11,8 +11,8 @@ import pytest
 from airflow_provider_kubeai_speech.capacity import USER_MIN_REPLICAS_ANNOTATION
 from airflow_provider_kubeai_speech.exceptions import CapacityNotProvidedError
 from airflow_provider_kubeai_speech.hooks.kubeai import KubeAISpeechHook
-from airflow_provider_kubeai_speech.sandbox.testing import wait_until
 from airflow_provider_kubeai_speech.triggers.model_ready import SpeechModelReadyTrigger
+from local_kubeai.testing import wait_until
 from tests.integration.conftest import model_manifest
 
 NS = "kubeai"

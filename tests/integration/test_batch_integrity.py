@@ -535,10 +535,10 @@ def test_pieces_transcribed_with_another_language_or_model_are_not_reused(
     from airflow_provider_kubeai_speech.exceptions import KubeAIEndpointError
     from airflow_provider_kubeai_speech.hooks.endpoint import RetrySettings
     from airflow_provider_kubeai_speech.hooks.kubeai import KubeAISpeechHook
-    from airflow_provider_kubeai_speech.sandbox.recordings import write_recording
-    from airflow_provider_kubeai_speech.sandbox.testing import wait_until
     from airflow_provider_kubeai_speech.transcription.batch import BatchFailed
     from airflow_provider_kubeai_speech.transcription.long_audio import ChunkSettings
+    from local_kubeai.recordings import write_recording
+    from local_kubeai.testing import wait_until
     from tests.integration.conftest import model_manifest
 
     sandbox = make_kubeai_sandbox(startup_delay=0.1)
@@ -613,9 +613,9 @@ def test_an_output_failure_while_pieces_are_kept_stops_sending_pieces(
 ) -> None:
     from airflow_provider_kubeai_speech.hooks.endpoint import RetrySettings
     from airflow_provider_kubeai_speech.hooks.kubeai import KubeAISpeechHook
-    from airflow_provider_kubeai_speech.sandbox.recordings import write_recording
-    from airflow_provider_kubeai_speech.sandbox.testing import wait_until
     from airflow_provider_kubeai_speech.transcription.long_audio import ChunkSettings
+    from local_kubeai.recordings import write_recording
+    from local_kubeai.testing import wait_until
     from tests.integration.conftest import model_manifest
 
     sandbox = make_kubeai_sandbox(startup_delay=0.1)

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_demo_prints_real_transcripts(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
     result = subprocess.run(
-        [sys.executable, "-m", "airflow_provider_kubeai_speech.sandbox.demo", "--work-dir", str(tmp_path / "demo")],
+        [sys.executable, "scripts/demo.py", "--work-dir", str(tmp_path / "demo")],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

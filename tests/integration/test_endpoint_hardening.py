@@ -25,13 +25,13 @@ import pytest
 from airflow_provider_kubeai_speech.exceptions import KubeAIEndpointError, KubeAISpeechError
 from airflow_provider_kubeai_speech.hooks.endpoint import RetrySettings
 from airflow_provider_kubeai_speech.hooks.kubeai import KubeAISpeechHook
-from airflow_provider_kubeai_speech.sandbox import Sandbox
-from airflow_provider_kubeai_speech.sandbox.engines import fake_transcript_text
-from airflow_provider_kubeai_speech.sandbox.testing import wait_until
 from airflow_provider_kubeai_speech.transcription.batch import BatchOptions, BatchTranscriber
 from airflow_provider_kubeai_speech.transcription.manifest import MANIFEST_FOLDER
 from airflow_provider_kubeai_speech.transcription.outputs import OutputFolder
 from airflow_provider_kubeai_speech.transcription.sources import resolve_inputs
+from local_kubeai import Sandbox
+from local_kubeai.engines import fake_transcript_text
+from local_kubeai.testing import wait_until
 from tests.integration.conftest import model_manifest
 
 CLIP = Path(__file__).resolve().parents[2] / "example_dags" / "data" / "audio" / "call-001.wav"

@@ -10,8 +10,8 @@ from typing import Any
 
 import pendulum
 
-from airflow_provider_kubeai_speech.sandbox.engines import fake_transcript_text
 from airflow_provider_kubeai_speech.transcription.manifest import read_manifest_records
+from local_kubeai.engines import fake_transcript_text
 from tests.long_audio_files import srt_cues
 
 SAMPLES = Path(__file__).resolve().parents[2] / "example_dags" / "data" / "audio"

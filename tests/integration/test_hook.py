@@ -26,10 +26,10 @@ from airflow_provider_kubeai_speech.exceptions import (
 )
 from airflow_provider_kubeai_speech.hooks.endpoint import RetrySettings
 from airflow_provider_kubeai_speech.hooks.kubeai import KubeAISpeechHook
-from airflow_provider_kubeai_speech.sandbox import Sandbox
-from airflow_provider_kubeai_speech.sandbox.engines import fake_transcript_text
-from airflow_provider_kubeai_speech.sandbox.testing import wait_until
 from airflow_provider_kubeai_speech.spec import build_speech_model_spec
+from local_kubeai import Sandbox
+from local_kubeai.engines import fake_transcript_text
+from local_kubeai.testing import wait_until
 
 AUDIO = Path(__file__).resolve().parents[2] / "example_dags" / "data" / "audio"
 CLIP = AUDIO / "call-001.wav"
@@ -272,7 +272,7 @@ def test_invoke_retries_rewind_uploaded_files(kubeai_sandbox: Sandbox) -> None:
 
 
 def test_malformed_answers_are_reported(kubeai_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
-    from airflow_provider_kubeai_speech.sandbox import openai_api
+    from local_kubeai import openai_api
 
     h = served(kubeai_sandbox)
     monkeypatch.setattr(

@@ -9,14 +9,14 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_kubeai_speech.sandbox import Sandbox
-from airflow_provider_kubeai_speech.sandbox.engines import fake_transcript_text, file_digest
-from airflow_provider_kubeai_speech.sandbox.testing import wait_until
 from airflow_provider_kubeai_speech.transcription.manifest import (
     MANIFEST_FOLDER,
     read_manifest_records,
     read_manifest_state,
 )
+from local_kubeai import Sandbox
+from local_kubeai.engines import fake_transcript_text, file_digest
+from local_kubeai.testing import wait_until
 from tests.audio_files import make_wav, make_wavs
 from tests.dag_runner import start_dag_in_child
 from tests.integration.conftest import model_manifest

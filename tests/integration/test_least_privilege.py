@@ -10,7 +10,7 @@ from typing import Any
 import pendulum
 import pytest
 
-from airflow_provider_kubeai_speech.sandbox.config import PROVIDER_ROLE
+from local_kubeai.config import PROVIDER_ROLE
 from tests.integration.conftest import GROUP, PLURAL, VERSION, model_manifest
 
 SAMPLES = Path(__file__).resolve().parents[2] / "example_dags" / "data" / "audio"

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_kubeai_speech.sandbox.testing import wait_until
+from local_kubeai.testing import wait_until
 from tests.audio_files import make_wavs
 from tests.dag_runner import start_dag_in_child
 from tests.integration.conftest import model_manifest

@@ -20,14 +20,14 @@ import pytest
 from airflow_provider_kubeai_speech.exceptions import KubeAIEndpointError
 from airflow_provider_kubeai_speech.hooks.endpoint import RetrySettings
 from airflow_provider_kubeai_speech.hooks.kubeai import KubeAISpeechHook
-from airflow_provider_kubeai_speech.sandbox import Sandbox
-from airflow_provider_kubeai_speech.sandbox.recordings import FORMATS
-from airflow_provider_kubeai_speech.sandbox.testing import wait_until
 from airflow_provider_kubeai_speech.transcription.batch import BatchFailed, BatchOptions, BatchTranscriber
 from airflow_provider_kubeai_speech.transcription.long_audio import ChunkSettings
 from airflow_provider_kubeai_speech.transcription.manifest import read_manifest_records
 from airflow_provider_kubeai_speech.transcription.outputs import OutputFolder
 from airflow_provider_kubeai_speech.transcription.sources import AudioInput, resolve_inputs
+from local_kubeai import Sandbox
+from local_kubeai.recordings import FORMATS
+from local_kubeai.testing import wait_until
 from tests.audio_files import make_wavs
 from tests.integration.conftest import model_manifest
 from tests.long_audio_files import SECONDS, same_cues, srt_cues
@@ -313,7 +313,7 @@ def test_with_real_recognition_pieces_lose_no_words(make_kubeai_sandbox: Any, tm
     """Three rounds of the Festival sample recordings (64 s) through pocketsphinx, whole and in 8 pieces."""
     import wave
 
-    from airflow_provider_kubeai_speech.sandbox.demo import word_error_rate
+    from scripts.demo import word_error_rate
 
     sandbox = make_kubeai_sandbox(startup_delay=0.1, engine="pocketsphinx")
     sandbox.store.create(NS, model_manifest("whisper", replicas=1, scaling={"min_replicas": 1}), "t")
@@ -381,7 +381,7 @@ def test_pieces_are_kept_and_resumed_on_object_storage(
 
 
 def test_pieces_of_a_replaced_recording_are_not_reused(sandbox: Sandbox, tmp_path: Path) -> None:
-    from airflow_provider_kubeai_speech.sandbox.recordings import write_recording
+    from local_kubeai.recordings import write_recording
 
     wav = write_recording(tmp_path / "in" / "call.wav", 40, seed=1)
     out = tmp_path / "out"

@@ -13,8 +13,6 @@ import pytest
 from airflow_provider_kubeai_speech.exceptions import KubeAISpeechError
 from airflow_provider_kubeai_speech.hooks.endpoint import RetrySettings
 from airflow_provider_kubeai_speech.hooks.kubeai import KubeAISpeechHook
-from airflow_provider_kubeai_speech.sandbox import Sandbox
-from airflow_provider_kubeai_speech.sandbox.testing import wait_until
 from airflow_provider_kubeai_speech.transcription.batch import BatchOptions, BatchTranscriber
 from airflow_provider_kubeai_speech.transcription.long_audio import ChunkSettings
 from airflow_provider_kubeai_speech.transcription.manifest import read_manifest_records
@@ -22,6 +20,8 @@ from airflow_provider_kubeai_speech.transcription.outputs import OutputFolder
 from airflow_provider_kubeai_speech.transcription.sources import resolve_inputs
 from airflow_provider_kubeai_speech.transcription.splitter import Piece
 from airflow_provider_kubeai_speech.transcription.stitch import stitch
+from local_kubeai import Sandbox
+from local_kubeai.testing import wait_until
 from tests.integration.conftest import model_manifest
 
 FAST = RetrySettings(max_attempts=2, backoff_factor=0.01, backoff_max=0.02, backoff_jitter=0.0)

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_kubeai_speech.sandbox import Sandbox
-from airflow_provider_kubeai_speech.sandbox.testing import wait_until
 from airflow_provider_kubeai_speech.spec import SpeechModelSpecError
+from local_kubeai import Sandbox
+from local_kubeai.testing import wait_until
 from tests.integration.conftest import model_manifest
 
 NS = "kubeai"

@@ -19,9 +19,9 @@ import pytest
 
 from airflow_provider_kubeai_speech.hooks.endpoint import RetrySettings
 from airflow_provider_kubeai_speech.hooks.kubeai import KubeAISpeechHook
-from airflow_provider_kubeai_speech.sandbox import Sandbox, SandboxConfig
-from airflow_provider_kubeai_speech.sandbox.testing import wait_until
-from airflow_provider_kubeai_speech.sandbox.wer import errors, normalise
+from local_kubeai import Sandbox, SandboxConfig
+from local_kubeai.testing import wait_until
+from local_kubeai.wer import errors, normalise
 from tests.integration.conftest import model_manifest
 from tests.long_audio_files import srt_cues
 

@@ -10,11 +10,11 @@ import pytest
 import requests
 from kubernetes import client, watch
 
-from airflow_provider_kubeai_speech.sandbox.testing import wait_until
+from local_kubeai.testing import wait_until
 from tests.integration.conftest import GROUP, PLURAL, VERSION, model_manifest
 
 if TYPE_CHECKING:
-    from airflow_provider_kubeai_speech.sandbox import Sandbox
+    from local_kubeai import Sandbox
 
 NS = "kubeai"
 SSA = "application/apply-patch+yaml"

@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 import requests
 
-from airflow_provider_kubeai_speech.sandbox import Sandbox
-from airflow_provider_kubeai_speech.sandbox.demo import word_error_rate
-from airflow_provider_kubeai_speech.sandbox.engines import fake_transcript_text
-from airflow_provider_kubeai_speech.sandbox.testing import SandboxProcess, wait_until
+from local_kubeai import Sandbox
+from local_kubeai.engines import fake_transcript_text
+from local_kubeai.testing import SandboxProcess, wait_until
+from scripts.demo import word_error_rate
 from tests.integration.conftest import model_manifest
 
 AUDIO = Path(__file__).resolve().parents[2] / "example_dags" / "data" / "audio"

@@ -13,7 +13,7 @@ from airflow_provider_kubeai_speech.sensors.model_ready import SpeechModelReadyS
 
 RUN_TRIGGER = """
 import asyncio, json, os, sys, threading
-from airflow_provider_kubeai_speech.sandbox import Sandbox, SandboxConfig
+from local_kubeai import Sandbox, SandboxConfig
 from airflow_provider_kubeai_speech.spec import build_speech_model_spec
 
 sandbox = Sandbox(SandboxConfig(startup_delay=0.5)).start()

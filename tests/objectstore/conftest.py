@@ -102,7 +102,7 @@ def s3(
 def make_whisper(make_kubeai_sandbox: Any) -> Any:
     """A factory: a sandbox (fake engine, settings as given) with the Model ``whisper`` at 2 ready
     replicas."""
-    from airflow_provider_kubeai_speech.sandbox.testing import wait_until
+    from local_kubeai.testing import wait_until
     from tests.integration.conftest import model_manifest
 
     def make(**settings: Any) -> Any:

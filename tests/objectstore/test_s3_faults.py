@@ -191,8 +191,8 @@ def test_input_store_down_while_a_long_recording_is_decoded_is_a_per_file_failur
 ) -> None:
     """The store goes away between the pieces of a long recording (issue 15: the raw error came
     out of decoding): that file fails naming the cause, the batch's other file is kept."""
-    from airflow_provider_kubeai_speech.sandbox.recordings import write_recording
     from airflow_provider_kubeai_speech.transcription.long_audio import ChunkSettings
+    from local_kubeai.recordings import write_recording
 
     sandbox = make_whisper(latency_per_request=0.2, replica_concurrency=1)
     s3.create_bucket("calls")

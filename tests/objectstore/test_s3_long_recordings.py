@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 from airflow_provider_kubeai_speech.exceptions import KubeAIEndpointError
-from airflow_provider_kubeai_speech.sandbox.engines import fake_transcript_text
 from airflow_provider_kubeai_speech.transcription.batch import BatchFailed
 from airflow_provider_kubeai_speech.transcription.long_audio import ChunkSettings
 from airflow_provider_kubeai_speech.transcription.sources import resolve_inputs
+from local_kubeai.engines import fake_transcript_text
 from tests.long_audio_files import same_cues
 from tests.objectstore.conftest import S3
 from tests.objectstore.helpers import batch, hook, last_status, manifest_records, sandbox_stats

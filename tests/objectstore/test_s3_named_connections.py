@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_kubeai_speech.sandbox.engines import fake_transcript_text
+from local_kubeai.engines import fake_transcript_text
 from tests.audio_files import make_wavs
 from tests.objectstore.conftest import S3
 from tests.s3_server import TcpProxy, aws_connection

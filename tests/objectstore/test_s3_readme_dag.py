@@ -17,7 +17,7 @@ import pendulum
 import pytest
 import requests
 
-from airflow_provider_kubeai_speech.sandbox.engines import fake_transcript_text, file_digest
+from local_kubeai.engines import fake_transcript_text, file_digest
 from tests.dag_runner import DagResult
 from tests.objectstore.conftest import S3
 from tests.objectstore.helpers import last_status

@@ -18,11 +18,11 @@ import pytest
 from airflow_provider_kubeai_speech.exceptions import KubeAISpeechError
 from airflow_provider_kubeai_speech.hooks.endpoint import RetrySettings
 from airflow_provider_kubeai_speech.hooks.kubeai import KubeAISpeechHook
-from airflow_provider_kubeai_speech.sandbox import Sandbox
-from airflow_provider_kubeai_speech.sandbox.testing import wait_until
 from airflow_provider_kubeai_speech.transcription.batch import BatchOptions, BatchTranscriber
 from airflow_provider_kubeai_speech.transcription.outputs import OutputFolder
 from airflow_provider_kubeai_speech.transcription.sources import resolve_inputs
+from local_kubeai import Sandbox
+from local_kubeai.testing import wait_until
 from tests.audio_files import make_wav
 from tests.integration.conftest import model_manifest
 
@@ -343,7 +343,7 @@ def test_malformed_answers_are_named(
     fmt: str,
     message: str,
 ) -> None:
-    from airflow_provider_kubeai_speech.sandbox import openai_api
+    from local_kubeai import openai_api
 
     monkeypatch.setattr(openai_api.KubeAIHandler, "_answer", answer)
     clip = make_wav(tmp_path / "a.wav", 0.2, seed=3)

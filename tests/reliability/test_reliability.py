@@ -12,9 +12,9 @@ from typing import Any
 import pendulum
 import pytest
 
-from airflow_provider_kubeai_speech.sandbox.engines import fake_transcript_text
-from airflow_provider_kubeai_speech.sandbox.testing import wait_until
 from airflow_provider_kubeai_speech.transcription.manifest import read_manifest_records
+from local_kubeai.engines import fake_transcript_text
+from local_kubeai.testing import wait_until
 from tests.audio_files import make_wavs
 from tests.integration.conftest import model_manifest
 

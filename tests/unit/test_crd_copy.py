@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_kubeai_speech.crd import CRD_FILE, model_crd
+from local_kubeai.crd import CRD_FILE, model_crd
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "kubeai"
-PACKAGED = Path(__file__).resolve().parents[2] / "airflow_provider_kubeai_speech" / "crd" / CRD_FILE
+PACKAGED = Path(__file__).resolve().parents[2] / "sandbox" / "local_kubeai" / "crd" / CRD_FILE
 
 
 @pytest.mark.skipif(not SHARED.exists(), reason="../shared is not beside the checkout")

@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 
 from airflow_provider_kubeai_speech.exceptions import AudioExtraMissing, KubeAISpeechError
-from airflow_provider_kubeai_speech.sandbox.recordings import FORMATS
 from airflow_provider_kubeai_speech.transcription.decode import SAMPLE_RATE, DecodeError, pcm_blocks, probe
 from airflow_provider_kubeai_speech.transcription.long_audio import chunk_settings
 from airflow_provider_kubeai_speech.transcription.splitter import Piece, PieceSplitter, piece_opener
 from airflow_provider_kubeai_speech.transcription.stitch import render, stitch
+from local_kubeai.recordings import FORMATS
 from tests.long_audio_files import SECONDS, srt_cues
 
 CODECS = {"wav": "pcm_s16le", "flac": "flac", "mp3": "mp3float", "m4a": "aac", "ogg": "opus"}

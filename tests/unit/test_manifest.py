@@ -82,7 +82,7 @@ def test_a_quiet_batch_is_flushed_by_the_timer(tmp_path: Path) -> None:
     from airflow.sdk.io import attach
     from fsspec.implementations.memory import MemoryFileSystem
 
-    from airflow_provider_kubeai_speech.sandbox.testing import wait_until
+    from local_kubeai.testing import wait_until
 
     attach("memory", fs=MemoryFileSystem())
     out = f"memory://manifest-timer-{tmp_path.name}/day"

@@ -11,14 +11,14 @@ from typing import Any
 import pytest
 from pydantic_core import PydanticCustomError
 
-from airflow_provider_kubeai_speech.crd import model_crd
-from airflow_provider_kubeai_speech.sandbox import kube_errors
-from airflow_provider_kubeai_speech.sandbox.store import ModelStore
 from airflow_provider_kubeai_speech.spec import (
     SpeechModelSpecError,
     build_speech_model_spec,
     check_model_name,
 )
+from local_kubeai import kube_errors
+from local_kubeai.crd import model_crd
+from local_kubeai.store import ModelStore
 
 BASE: dict[str, Any] = {"model_name": "whisper-tiny", "url": "hf://openai/whisper-tiny"}
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_provider_kubeai_speech.sandbox import rendering
-from airflow_provider_kubeai_speech.sandbox.engines import DecodeOptions
-from airflow_provider_kubeai_speech.sandbox.openai_api import _Unprocessable, decode_options
-from airflow_provider_kubeai_speech.sandbox.wer import errors, normalise
+from local_kubeai import rendering
+from local_kubeai.engines import DecodeOptions
+from local_kubeai.openai_api import _Unprocessable, decode_options
+from local_kubeai.wer import errors, normalise
 
 SEGMENTS = [
     {"start": 0.42, "end": 2.0009, "text": " Hello there."},
@@ -71,7 +71,7 @@ def test_the_sandbox_does_not_answer_with_the_providers_formatting() -> None:
     import ast
     from pathlib import Path
 
-    import airflow_provider_kubeai_speech.sandbox as sandbox
+    import local_kubeai as sandbox
 
     folder = Path(sandbox.__file__).parent
     for name in ("openai_api.py", "engines.py", "rendering.py", "wer.py"):

@@ -14,8 +14,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from airflow_provider_kubeai_speech.crd import model_crd
 from airflow_provider_kubeai_speech.spec import SpeechModelSpecError, build_speech_model_spec
+from local_kubeai.crd import model_crd
 
 names = st.one_of(
     st.sampled_from(["whisper", "w", "fw-small-en", "a" * 40, "a" * 41, "Bad", "-x", "x-", "ok-9"]),

@@ -6,13 +6,13 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_kubeai_speech.crd import model_crd
 from airflow_provider_kubeai_speech.spec import (
     SpeechModelSpec,
     SpeechModelSpecError,
     build_speech_model_spec,
     check_update,
 )
+from local_kubeai.crd import model_crd
 
 BASE: dict[str, Any] = {"model_name": "whisper-tiny", "url": "hf://openai/whisper-tiny"}
 

@@ -190,8 +190,8 @@ def test_probing_other_formats_reads_what_ffmpeg_needs_not_the_object(
     store: CountingFS, tmp_path: Path, ext: str
 ) -> None:
     pytest.importorskip("av")
-    from airflow_provider_kubeai_speech.sandbox.recordings import write_recording
     from airflow_provider_kubeai_speech.transcription.decode import pcm_blocks, probe
+    from local_kubeai.recordings import write_recording
 
     local = write_recording(tmp_path / f"meeting.{ext}", 600.0, seed=3)
     CountingFS.objects[f"calls/meeting.{ext}"] = OnDisk(local)

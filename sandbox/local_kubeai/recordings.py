@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_kubeai_speech.transcription.decode import SAMPLE_RATE
+from local_kubeai.audio import SAMPLE_RATE
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

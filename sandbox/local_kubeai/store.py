@@ -16,9 +16,9 @@ from collections import deque
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_kubeai_speech.crd import Cause, ModelCRD
-from airflow_provider_kubeai_speech.sandbox import kube_errors
-from airflow_provider_kubeai_speech.sandbox.kube_errors import ApiError
+from local_kubeai import kube_errors
+from local_kubeai.crd import Cause, ModelCRD
+from local_kubeai.kube_errors import ApiError
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -22,9 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from airflow_provider_kubeai_speech.sandbox.audio import decode_upload, pcm_seconds
-
-SAMPLE_RATE = 16_000
+from local_kubeai.audio import SAMPLE_RATE, decode_upload, pcm_seconds
 
 ENGINE_NAMES = ("fake", "pocketsphinx", "faster-whisper")
 

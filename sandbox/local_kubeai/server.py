@@ -10,16 +10,16 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_kubeai_speech.crd import model_crd
-from airflow_provider_kubeai_speech.sandbox.config import SandboxConfig
-from airflow_provider_kubeai_speech.sandbox.controller import Controller
-from airflow_provider_kubeai_speech.sandbox.engines import Engine, make_engine
-from airflow_provider_kubeai_speech.sandbox.faults import FaultInjector, Faults
-from airflow_provider_kubeai_speech.sandbox.http import SandboxHTTPServer
-from airflow_provider_kubeai_speech.sandbox.kube_api import KubeApiHandler
-from airflow_provider_kubeai_speech.sandbox.openai_api import KubeAIHandler
-from airflow_provider_kubeai_speech.sandbox.stats import Stats
-from airflow_provider_kubeai_speech.sandbox.store import ModelStore
+from local_kubeai.config import SandboxConfig
+from local_kubeai.controller import Controller
+from local_kubeai.crd import model_crd
+from local_kubeai.engines import Engine, make_engine
+from local_kubeai.faults import FaultInjector, Faults
+from local_kubeai.http import SandboxHTTPServer
+from local_kubeai.kube_api import KubeApiHandler
+from local_kubeai.openai_api import KubeAIHandler
+from local_kubeai.stats import Stats
+from local_kubeai.store import ModelStore
 
 
 class Sandbox:
@@ -113,7 +113,7 @@ class Sandbox:
         self.stop()
 
     def _tls_context(self) -> ssl.SSLContext:
-        from airflow_provider_kubeai_speech.sandbox.tls import make_certificates
+        from local_kubeai.tls import make_certificates
 
         self.ca_path, cert, key = make_certificates(self.state_dir / "tls", self.config.host)
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

@@ -1,4 +1,4 @@
-"""Run a sandbox until interrupted: ``python -m airflow_provider_kubeai_speech.sandbox --help``."""
+"""Run a sandbox until interrupted: ``python -m local_kubeai --help``."""
 
 from __future__ import annotations
 
@@ -10,15 +10,15 @@ import sys
 import threading
 from pathlib import Path
 
-from airflow_provider_kubeai_speech.sandbox.config import PROVIDER_ROLE, SandboxConfig
-from airflow_provider_kubeai_speech.sandbox.engines import ENGINE_NAMES
-from airflow_provider_kubeai_speech.sandbox.faults import Faults
-from airflow_provider_kubeai_speech.sandbox.server import Sandbox
+from local_kubeai.config import PROVIDER_ROLE, SandboxConfig
+from local_kubeai.engines import ENGINE_NAMES
+from local_kubeai.faults import Faults
+from local_kubeai.server import Sandbox
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="kubeai-speech-sandbox",
+        prog="local-kubeai",
         description="A local KubeAI: Kubernetes API for Models, a controller and the speech endpoint.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")

@@ -17,15 +17,15 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_kubeai_speech.sandbox import rendering
-from airflow_provider_kubeai_speech.sandbox.audio import AudioDecodeError, decode_upload, pcm_seconds
-from airflow_provider_kubeai_speech.sandbox.controller import ModelNotFound, NoHostInTime
-from airflow_provider_kubeai_speech.sandbox.engines import DecodeOptions, Transcription, file_digest
-from airflow_provider_kubeai_speech.sandbox.http import BaseHandler
-from airflow_provider_kubeai_speech.sandbox.rendering import CONTENT_TYPES, RESPONSE_FORMATS
+from local_kubeai import rendering
+from local_kubeai.audio import AudioDecodeError, decode_upload, pcm_seconds
+from local_kubeai.controller import ModelNotFound, NoHostInTime
+from local_kubeai.engines import DecodeOptions, Transcription, file_digest
+from local_kubeai.http import BaseHandler
+from local_kubeai.rendering import CONTENT_TYPES, RESPONSE_FORMATS
 
 if TYPE_CHECKING:
-    from airflow_provider_kubeai_speech.sandbox.server import Sandbox
+    from local_kubeai.server import Sandbox
 
 TRANSCRIPTIONS = "/openai/v1/audio/transcriptions"
 logging.getLogger("python_multipart").setLevel(logging.WARNING)

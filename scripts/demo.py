@@ -9,7 +9,8 @@ punctuation ignored), then the run's summary.
 ``--engine pocketsphinx`` is kept for machines without the Whisper wheels: it is a different
 recogniser (lower-case, no punctuation, a few % WER on these voices), not what KubeAI runs.
 
-Run from the repository root: ``python -m airflow_provider_kubeai_speech.sandbox.demo``.
+Run from the repository root: ``python scripts/demo.py`` (``make demo``). It lives outside both
+packages: it runs the provider's example DAG against the sandbox, so it needs both installed.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
-from airflow_provider_kubeai_speech.sandbox.wer import word_error_rate
+from local_kubeai.wer import word_error_rate
 
 DAG_ID = "kubeai_batch_transcription"
 
@@ -64,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         text = wav.with_suffix(".txt")
         references[wav.stem] = text.read_text().strip() if text.exists() else ""
 
-    from airflow_provider_kubeai_speech.sandbox import Sandbox, SandboxConfig
+    from local_kubeai import Sandbox, SandboxConfig
 
     print(f"Starting a local KubeAI (sandbox, {args.engine} engine) ...", flush=True)
     with Sandbox(

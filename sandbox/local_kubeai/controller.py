@@ -34,12 +34,12 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_kubeai_speech.sandbox.kube_errors import ApiError
-from airflow_provider_kubeai_speech.sandbox.store import Key, ModelStore, now
+from local_kubeai.kube_errors import ApiError
+from local_kubeai.store import Key, ModelStore, now
 
 if TYPE_CHECKING:
-    from airflow_provider_kubeai_speech.sandbox.config import SandboxConfig
-    from airflow_provider_kubeai_speech.sandbox.faults import FaultInjector
+    from local_kubeai.config import SandboxConfig
+    from local_kubeai.faults import FaultInjector
 
 CONTROLLER = "kubeai-model-controller"
 AUTOSCALER = "kubeai-autoscaler"

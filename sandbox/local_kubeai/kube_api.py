@@ -15,13 +15,13 @@ import re
 import time
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_kubeai_speech.sandbox.http import BaseHandler
-from airflow_provider_kubeai_speech.sandbox.kube_errors import ApiError
-from airflow_provider_kubeai_speech.sandbox.selectors import field_selector, label_selector
-from airflow_provider_kubeai_speech.sandbox.store import merge_patch
+from local_kubeai.http import BaseHandler
+from local_kubeai.kube_errors import ApiError
+from local_kubeai.selectors import field_selector, label_selector
+from local_kubeai.store import merge_patch
 
 if TYPE_CHECKING:
-    from airflow_provider_kubeai_speech.sandbox.server import Sandbox
+    from local_kubeai.server import Sandbox
 
 _MODELS = re.compile(
     r"/apis/kubeai\.org/v1/namespaces/(?P<ns>[^/]+)/models(?:/(?P<name>[^/]+))?(?:/(?P<sub>status|scale))?"

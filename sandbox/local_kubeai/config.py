@@ -21,7 +21,7 @@ Nothing on ``models/status`` (KubeAI writes it; the provider reads it with the M
 
 @dataclass
 class SandboxConfig:
-    """How a :class:`~airflow_provider_kubeai_speech.sandbox.Sandbox` behaves.
+    """How a :class:`~local_kubeai.Sandbox` behaves.
 
     :param host: address to listen on (loopback by default).
     :param kube_port: Kubernetes API port (0 = a free port).

@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-log = logging.getLogger("airflow_provider_kubeai_speech.sandbox")
+log = logging.getLogger("local_kubeai")
 
 
 class SandboxHTTPServer(ThreadingHTTPServer):

@@ -1,6 +1,6 @@
 """pytest fixtures for DAG authors and for this project's own tests.
 
-Load with ``pytest_plugins = ["airflow_provider_kubeai_speech.sandbox.testing"]``:
+Load with ``pytest_plugins = ["local_kubeai.testing"]``:
 
 - ``kubeai_sandbox``: a running in-process sandbox (fake engine), its connections set as
   ``AIRFLOW_CONN_*`` environment variables for the test.
@@ -20,13 +20,13 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from airflow_provider_kubeai_speech.sandbox.config import SandboxConfig
-from airflow_provider_kubeai_speech.sandbox.server import Sandbox
+from local_kubeai.config import SandboxConfig
+from local_kubeai.server import Sandbox
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-    from airflow_provider_kubeai_speech.sandbox.faults import Faults
+    from local_kubeai.faults import Faults
 
 
 @pytest.fixture
@@ -51,7 +51,7 @@ def kubeai_sandbox(make_kubeai_sandbox: Callable[..., Sandbox]) -> Sandbox:
 
 
 class SandboxProcess:
-    """``python -m airflow_provider_kubeai_speech.sandbox`` in a child process.
+    """``python -m local_kubeai`` in a child process.
 
     :param state_dir: where it writes its kubeconfig and ``sandbox.json``.
     :param args: more command-line options.
@@ -63,7 +63,7 @@ class SandboxProcess:
             [
                 sys.executable,
                 "-m",
-                "airflow_provider_kubeai_speech.sandbox",
+                "local_kubeai",
                 "--state-dir",
                 str(state_dir),
                 *args,

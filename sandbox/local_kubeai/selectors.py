@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from airflow_provider_kubeai_speech.sandbox.kube_errors import ApiError
+from local_kubeai.kube_errors import ApiError
 
 Predicate = Callable[[Mapping[str, str]], bool]
 
