@@ -420,8 +420,8 @@ class _Number:
             raise self._refuse(name, value, "is not a number")
         try:
             number = float(value)
-        except (TypeError, ValueError):
-            raise self._refuse(name, value, "is not a number") from None
+        except (TypeError, ValueError) as err:
+            raise self._refuse(name, value, "is not a number") from err
         if not math.isfinite(number):
             raise self._refuse(name, value, "is not a finite number")
         if self.whole and not number.is_integer():

@@ -175,8 +175,8 @@ class _GatedEndpoint:
     """The batch's endpoint: every upload (whole files and pieces) within ``max_concurrency``,
     and none started once the batch is stopping."""
 
-    def __init__(self, batch: BatchTranscriber, endpoint: SpeechEndpoint) -> None:
-        self.batch, self.endpoint = batch, endpoint
+    def __init__(self, batch: BatchTranscriber) -> None:
+        self.batch = batch
         self.stopping = batch.stop
 
     def send(
@@ -186,7 +186,7 @@ class _GatedEndpoint:
         with batch._gate:
             if batch.stop.is_set() or (batch.output is not None and batch.output.failure is not None):
                 raise _NotStarted("not sent: the batch is stopping")
-            return self.endpoint.send(audio, request, filename=filename)
+            return batch.endpoint.send(audio, request, filename=filename)
 
 
 class BatchTranscriber:
@@ -210,11 +210,7 @@ class BatchTranscriber:
         log: Any,
         run_id: str | None = None,
     ) -> None:
-        self.endpoint: SpeechEndpoint = (
-            _KeywordEndpoint(transcribe)
-            if callable(transcribe) and not hasattr(transcribe, "send")
-            else transcribe  # type: ignore[assignment]
-        )
+        self.transcribe = transcribe
         self.request = options.request_for(model)
         self.model = self.request.model
         self.options = options
@@ -230,7 +226,19 @@ class BatchTranscriber:
         self._writer: ManifestWriter | None = None
         self._failed = 0  # kept as records arrive: counting the results per file would be O(n) each
         self._output_failure: OutputStorageError | None = None
-        self._sender = _GatedEndpoint(self, self.endpoint)
+        self._sender = _GatedEndpoint(self)
+
+    @property
+    def transcribe(self) -> SpeechEndpoint:
+        """The endpoint the batch sends to (set it to an endpoint or a ``hook.transcribe``-style callable)."""
+        return self.endpoint
+
+    @transcribe.setter
+    def transcribe(self, transcribe: SpeechEndpoint | Transcribe) -> None:
+        if callable(transcribe) and not hasattr(transcribe, "send"):
+            self.endpoint: SpeechEndpoint = _KeywordEndpoint(transcribe)
+        else:
+            self.endpoint = transcribe  # type: ignore[assignment]
 
     # -- phases --------------------------------------------------------------------------------
 

@@ -213,7 +213,7 @@ class OutputFolder:
             )
             if fatal and self._health.failure is None:
                 self._health.failure = failure
-            raise failure from None
+            raise failure from err
 
     def prepare(self) -> None:
         with self.guard("create", self.uri):
