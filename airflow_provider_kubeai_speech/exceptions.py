@@ -96,3 +96,65 @@ class RequestDeadlineError(KubeAIEndpointError):
 
 class AudioReadError(KubeAISpeechError):
     """The audio could not be read while it was being uploaded (a storage backend's error)."""
+
+
+# -- the batch engine and long recordings (re-exported from their old modules) -----------------
+
+
+class StorageConnectionError(KubeAISpeechError):
+    """A URI and the storage connection given for it disagree."""
+
+
+class OutputStorageError(KubeAISpeechError):
+    """The output folder cannot be written or read (disk full, read-only, store unreachable, ...).
+
+    :param message: what failed, where, why, and the fix.
+    :param location: the file or object concerned.
+    :param fatal: whether the folder as a whole is failing (False: only this one name is refused).
+    """
+
+    def __init__(self, message: str, *, location: str, fatal: bool = True) -> None:
+        super().__init__(message)
+        self.location = location
+        self.fatal = fatal
+
+
+class MalformedPieceError(KubeAISpeechError):
+    """A piece's result is not a usable ``verbose_json`` transcript (from the endpoint or the cache)."""
+
+
+class PiecesFailed(KubeAISpeechError):
+    """Some pieces of a recording could not be transcribed; the others are kept for a rerun.
+
+    :param pieces: records of the pieces that did finish.
+    :param attempts: requests made for the pieces that failed.
+    """
+
+    def __init__(self, message: str, pieces: list[dict[str, object]], attempts: int = 0) -> None:
+        super().__init__(message)
+        self.pieces = pieces
+        self.attempts = attempts
+
+
+class BatchFailed(KubeAISpeechError):
+    """More inputs failed than the batch tolerates; every finished transcript is kept.
+
+    :param summary: the batch's results so far (a ``transcription.batch.BatchSummary``).
+    """
+
+    def __init__(self, message: str, summary: object) -> None:
+        super().__init__(message)
+        self.summary = summary
+
+
+class OutputFailed(BatchFailed):
+    """The output folder failed (disk full, read-only, store unreachable): the batch stopped
+    sending files; everything finished before is kept and recorded.
+
+    :param summary: the batch's results so far.
+    :param cause: the output's failure.
+    """
+
+    def __init__(self, message: str, summary: object, cause: OutputStorageError) -> None:
+        super().__init__(message, summary)
+        self.cause = cause

@@ -19,14 +19,13 @@ What leaves and what is accepted:
 
 from __future__ import annotations
 
-import io
 import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, BinaryIO, cast
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from airflow_provider_kubeai_speech.exceptions import (
@@ -40,8 +39,9 @@ from airflow_provider_kubeai_speech.exceptions import (
     ResponseTooLargeError,
 )
 from airflow_provider_kubeai_speech.hooks.connection import DEFAULT_MAX_RESPONSE_BYTES, credential_forms
+from airflow_provider_kubeai_speech.speech import AudioSource, TranscriptionRequest, TranscriptionResult
 from airflow_provider_kubeai_speech.text_safety import printable, redact
-from airflow_provider_kubeai_speech.transcription.formats import RESPONSE_FORMATS
+from airflow_provider_kubeai_speech.transcription.sources import audio_opener
 
 if TYPE_CHECKING:
     import requests
@@ -54,10 +54,6 @@ _BODY_EXCERPT = 300
 _READ_BLOCK = 1 << 16
 #: The slowest upload the default deadline allows for (2 Mbit/s), on top of 2 x read_timeout.
 MIN_UPLOAD_BYTES_PER_SECOND = 256 * 1024
-
-#: Something the hook can upload: a local path, bytes, or a callable opening a fresh binary stream
-#: (ObjectStoragePath objects and other ``.open()``-able paths are accepted too).
-AudioSource = str | os.PathLike[str] | bytes | Callable[[], BinaryIO] | Any
 
 
 @dataclass(frozen=True)
@@ -74,33 +70,6 @@ class RetrySettings:
     backoff_factor: float = 0.5
     backoff_max: float = 30.0
     backoff_jitter: float = 0.5
-
-
-@dataclass
-class TranscriptionResult:
-    """One transcription as KubeAI answered it.
-
-    :param content: the body as text (JSON text for the json formats).
-    :param response_format: the format asked for.
-    :param data: the parsed JSON for ``json`` and ``verbose_json``.
-    :param attempts: requests made, retries included.
-    :param bytes_sent: size of the audio uploaded (last attempt).
-    :param seconds: wall time, retries included.
-    :param pieces: for a long recording sent in pieces, one record per piece (start, end, attempts).
-    """
-
-    content: str
-    response_format: str
-    data: dict[str, Any] | None = None
-    attempts: int = 1
-    bytes_sent: int = 0
-    seconds: float = 0.0
-    pieces: list[dict[str, Any]] | None = None
-
-    @property
-    def text(self) -> str:
-        """The transcript text (for srt/vtt: the subtitle document)."""
-        return str(self.data["text"]) if self.data is not None else self.content
 
 
 class SpeechEndpointClient:
@@ -278,7 +247,7 @@ class SpeechEndpointClient:
             try:
                 data, headers = body(deadline.check_upload) if body is not None else (fixed_data, {})
             except UploadAborted as err:  # a stream of unknown length is spooled while the body is built
-                raise _reason(err, attempts) from None
+                raise _reason(err, attempts) from err
             deadline.upload = data
             try:
                 response = session.request(
@@ -287,7 +256,7 @@ class SpeechEndpointClient:
                 self._read(response, deadline, what, url, attempts)
             except UploadAborted as err:
                 _close(data)
-                raise _reason(err, attempts) from None
+                raise _reason(err, attempts) from err
             except requests.exceptions.SSLError as err:
                 _close(data)
                 raise KubeAIEndpointError(
@@ -295,7 +264,7 @@ class SpeechEndpointClient:
                         f"{what}: TLS verification of {url} failed: {_safe(err)}. Fix: put the CA that signed the "
                         "endpoint's certificate in the connection's ca_bundle extra (verify_ssl=false turns checking off; not recommended)."
                     )
-                ) from None
+                ) from None  # the cause's text names the URL unredacted, which may carry credentials
             except (
                 requests.ConnectionError,
                 requests.Timeout,
@@ -312,7 +281,7 @@ class SpeechEndpointClient:
                         ),
                         retryable=True,
                         attempts=attempts,
-                    ) from None
+                    ) from None  # the cause's text names the URL unredacted, which may carry credentials
                 delay = policy.get_backoff_time()
                 log.info(
                     "%s: attempt %d failed (%s); retrying in %.1f s",
@@ -383,13 +352,13 @@ class SpeechEndpointClient:
                 try:
                     block = response.raw.read1(_READ_BLOCK, decode_content=True)
                 except ProtocolError as err:
-                    raise requests.exceptions.ChunkedEncodingError(err) from None
+                    raise requests.exceptions.ChunkedEncodingError(err) from err
                 except DecodeError as err:
-                    raise requests.exceptions.ContentDecodingError(err) from None
+                    raise requests.exceptions.ContentDecodingError(err) from err
                 except ReadTimeoutError as err:
-                    raise requests.exceptions.ConnectionError(err) from None
+                    raise requests.exceptions.ConnectionError(err) from err
                 except SSLError as err:
-                    raise requests.exceptions.SSLError(err) from None
+                    raise requests.exceptions.SSLError(err) from err
                 if not block:
                     break
                 total += len(block)
@@ -429,50 +398,33 @@ class SpeechEndpointClient:
             data = response.json()["data"] if response.status_code == 200 else None
             if not isinstance(data, list):
                 raise TypeError(data)
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError) as err:
             raise MalformedResponseError(
                 self.clean(
                     f"list models: {response.url} did not answer with a model list (HTTP {response.status_code}): "
                     f"{self.excerpt(response)}"
                 ),
                 http_status=response.status_code,
-            ) from None
+            ) from err
         return list(data)
 
     def transcribe(
-        self,
-        model: str,
-        audio: AudioSource,
-        *,
-        filename: str | None = None,
-        response_format: str = "json",
-        language: str | None = None,
-        prompt: str | None = None,
-        temperature: float | None = None,
-        timestamp_granularities: Iterable[str] | None = None,
-        extra_fields: Mapping[str, Any] | None = None,
+        self, model: str, audio: AudioSource, *, filename: str | None = None, **settings: Any
+    ) -> TranscriptionResult:
+        """:meth:`send` with the settings as keywords (those of :class:`~..speech.TranscriptionRequest`)."""
+        return self.send(audio, TranscriptionRequest(model, **settings), filename=filename)
+
+    def send(
+        self, audio: AudioSource, request: TranscriptionRequest, *, filename: str | None = None
     ) -> TranscriptionResult:
         """POST one audio file to ``/audio/transcriptions`` as a streamed multipart upload.
 
         Memory stays flat whatever the file size: the file is read in blocks while sending.
+        The request's chunking is not applied here (the hook and the batch split long recordings).
         """
-        if response_format not in RESPONSE_FORMATS:
-            raise KubeAIEndpointError(
-                f"response_format={response_format!r} is not one of {', '.join(RESPONSE_FORMATS)}"
-            )
+        model, response_format = request.model, request.response_format
         opener, name = audio_opener(audio, filename)
-        fields: list[tuple[str, Any]] = [("model", model), ("response_format", response_format)]
-        if language:
-            fields.append(("language", language))
-        if prompt:
-            fields.append(("prompt", prompt))
-        if temperature is not None:
-            fields.append(("temperature", str(temperature)))
-        for granularity in timestamp_granularities or ():
-            fields.append(("timestamp_granularities[]", granularity))
-        for key, value in (extra_fields or {}).items():
-            values = value if isinstance(value, list | tuple) else [value]
-            fields.extend((key, _field_text(v)) for v in values)
+        fields: list[tuple[str, Any]] = list(request.form_fields())
         uploads: list[Any] = []
         what = f"transcribe {name!r} with model {model!r}"
 
@@ -501,8 +453,8 @@ class SpeechEndpointClient:
         try:
             self._raise_for_status(response, what, model=model)
             result = self.parse_transcription(response, response_format, what)
-        except (KubeAIEndpointError, ModelNotFoundError) as err:
-            err.attempts = attempts  # type: ignore[union-attr]
+        except KubeAIEndpointError as err:
+            err.attempts = attempts
             raise
         sent = uploads[-1].sent if uploads else 0
         result.attempts, result.bytes_sent, result.seconds = attempts, sent, time.monotonic() - started
@@ -535,7 +487,7 @@ class SpeechEndpointClient:
         except NotATranscript as err:
             raise MalformedResponseError(
                 self.clean(f"{what}: {err}: {self.excerpt(response)}"), http_status=status
-            ) from None
+            ) from err
         return TranscriptionResult(content=content, response_format=response_format, data=data)
 
     def _raise_for_status(self, response: requests.Response, what: str, model: str | None = None) -> None:
@@ -580,30 +532,6 @@ class SpeechEndpointClient:
         text = response.content[: _BODY_EXCERPT * 4].decode("utf-8", "replace")
         text = printable(" ".join(redact(text, self._secrets).split()))
         return (text[:_BODY_EXCERPT] + "...") if len(text) > _BODY_EXCERPT else (text or "<empty body>")
-
-
-def audio_opener(audio: AudioSource, filename: str | None = None) -> tuple[Callable[[], BinaryIO], str]:
-    """A function opening a fresh binary stream of ``audio`` (one per attempt), and its file name."""
-    if isinstance(audio, bytes | bytearray):
-        data = bytes(audio)
-        return (lambda: io.BytesIO(data)), filename or "audio.wav"
-    if callable(audio) and not hasattr(audio, "open"):
-        return audio, filename or "audio.wav"
-    remote: Any = None
-    if isinstance(audio, str) and "://" in audio and not audio.startswith("file://"):
-        from airflow_provider_kubeai_speech.transcription.storage import storage_path
-
-        remote = storage_path(audio)  # the URI's connection, else the scheme's default (aws_default)
-    elif hasattr(audio, "open") and hasattr(audio, "fs") and not isinstance(audio, str | os.PathLike):
-        remote = audio  # an ObjectStoragePath
-    if remote is not None:
-        from airflow_provider_kubeai_speech.transcription.sources import RemoteOpener
-
-        return RemoteOpener(remote), filename or str(remote.name)
-    if hasattr(audio, "open") and not isinstance(audio, str | os.PathLike):
-        return (lambda: audio.open("rb")), filename or str(getattr(audio, "name", "audio.wav"))
-    path = str(os.fspath(cast("str | os.PathLike[str]", audio))).removeprefix("file://")
-    return (lambda: open(path, "rb")), filename or os.path.basename(path)
 
 
 def _safe(err: BaseException) -> str:
@@ -681,12 +609,6 @@ class _Deadline:
     def check_answer(self) -> None:
         if time.monotonic() - self.started > self.client.allowed_seconds(self._uploaded()):
             raise self._error("while reading the answer")
-
-
-def _field_text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
 
 
 def _audio_type(name: str) -> str:

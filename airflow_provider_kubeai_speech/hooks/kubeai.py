@@ -19,13 +19,8 @@ if TYPE_CHECKING:
 
     from airflow_provider_kubeai_speech.hooks.async_cluster import AsyncModelClient
     from airflow_provider_kubeai_speech.hooks.cluster import ModelClient
-    from airflow_provider_kubeai_speech.hooks.endpoint import (
-        AudioSource,
-        RetrySettings,
-        SpeechEndpointClient,
-        TranscriptionResult,
-    )
-    from airflow_provider_kubeai_speech.transcription.long_audio import ChunkSettings
+    from airflow_provider_kubeai_speech.hooks.endpoint import RetrySettings, SpeechEndpointClient
+    from airflow_provider_kubeai_speech.speech import AudioSource, TranscriptionRequest, TranscriptionResult
 
 
 class KubeAISpeechHook(BaseHook):
@@ -332,8 +327,8 @@ class KubeAISpeechHook(BaseHook):
 
     def transcribe(
         self,
-        model: str,
-        audio: AudioSource,
+        model: str | None = None,
+        audio: AudioSource = None,
         *,
         filename: str | None = None,
         response_format: str = "json",
@@ -345,6 +340,7 @@ class KubeAISpeechHook(BaseHook):
         chunk_seconds: float | None = None,
         chunk_overlap_seconds: float = 2.0,
         max_concurrency: int = 4,
+        request: TranscriptionRequest | None = None,
     ) -> TranscriptionResult:
         """Transcribe one recording (streamed upload; retried on transient failures).
 
@@ -360,78 +356,40 @@ class KubeAISpeechHook(BaseHook):
         :param chunk_seconds: split recordings longer than this (needs the ``audio`` extra); None sends them whole.
         :param chunk_overlap_seconds: audio neighbouring pieces share around each cut.
         :param max_concurrency: pieces in flight at once.
+        :param request: all the settings as one :class:`~..speech.TranscriptionRequest` (then
+            ``model`` and the setting keywords are not given).
         """
-        request: dict[str, Any] = {
-            "language": language,
-            "prompt": prompt,
-            "temperature": temperature,
-            "extra_fields": extra_fields,
-        }
-        if chunk_seconds is not None:
-            from airflow_provider_kubeai_speech.transcription.long_audio import chunk_settings
+        from airflow_provider_kubeai_speech.speech import TranscriptionRequest
 
-            settings = chunk_settings(chunk_seconds, chunk_overlap_seconds)
-            if settings is not None:
-                long = self._transcribe_in_pieces(
-                    model, audio, filename, settings, response_format, timestamp_granularities,
-                    max_concurrency, request,
-                )  # fmt: skip
-                if long is not None:
-                    return long
-        return self.endpoint.transcribe(
-            model,
-            audio,
-            filename=filename,
-            response_format=response_format,
-            timestamp_granularities=timestamp_granularities,
-            **request,
-        )
-
-    def _transcribe_in_pieces(
-        self,
-        model: str,
-        audio: AudioSource,
-        filename: str | None,
-        settings: ChunkSettings,
-        response_format: str,
-        granularities: Iterable[str] | None,
-        max_concurrency: int,
-        request: Mapping[str, Any],
-    ) -> TranscriptionResult | None:
-        """The stitched transcript, or None when the recording is not longer than a piece."""
-        import functools
-        from concurrent.futures import ThreadPoolExecutor
-
-        from airflow_provider_kubeai_speech.hooks.endpoint import TranscriptionResult, audio_opener
-        from airflow_provider_kubeai_speech.transcription.long_audio import LongRecording, probe_recording
-
-        opener, name = audio_opener(audio, filename)
-        info = probe_recording(opener, name)
-        if info.duration <= settings.chunk_seconds:
-            return None
-
-        with ThreadPoolExecutor(max(1, int(max_concurrency)), thread_name_prefix="kubeai-piece") as pool:
-            recording = LongRecording(
-                opener,
-                name,
-                info.duration,
-                settings,
-                functools.partial(self.endpoint.transcribe, model, **request),
-                pool.submit,
-                stop=self.endpoint.stopping,
-                log=self.log,
-                parallel=max(1, int(max_concurrency)),
+        if request is None:
+            if model is None:
+                raise KubeAISpeechError(
+                    "transcribe: give the model (or a request). Fix: transcribe('whisper', audio)."
+                )
+            request = TranscriptionRequest(
+                model,
+                response_format=response_format,
+                language=language,
+                prompt=prompt,
+                temperature=temperature,
+                timestamp_granularities=timestamp_granularities,
+                extra_fields=extra_fields,
+                chunk_seconds=chunk_seconds,
+                chunk_overlap_seconds=chunk_overlap_seconds,
             )
-            long = recording.transcribe(response_format, granularities)
-        return TranscriptionResult(
-            content=long.content,
-            response_format=response_format,
-            data=long.data,
-            attempts=long.attempts,
-            bytes_sent=long.bytes_sent,
-            seconds=long.seconds,
-            pieces=long.pieces,
-        )
+        if audio is None:
+            raise KubeAISpeechError("transcribe: no audio given. Fix: a path, URI, bytes or a callable.")
+        if request.chunk_seconds is not None:
+            from airflow_provider_kubeai_speech.transcription.long_audio import transcribe_long_recording
+            from airflow_provider_kubeai_speech.transcription.sources import audio_opener
+
+            opener, name = audio_opener(audio, filename)
+            long = transcribe_long_recording(
+                self.endpoint, opener, name, request, parallel=max_concurrency, log=self.log
+            )
+            if long is not None:
+                return long.to_result(request.response_format)
+        return self.endpoint.send(audio, request, filename=filename)
 
     def invoke(
         self, model_name: str, method: str = "POST", url: str | None = None, **kwargs: Any

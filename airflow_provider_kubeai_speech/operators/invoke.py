@@ -11,7 +11,11 @@ from airflow.providers.common.compat.sdk import BaseOperator
 
 from airflow_provider_kubeai_speech.exceptions import KubeAISpeechError
 from airflow_provider_kubeai_speech.operators.templating import KeepTrailingNewlines, is_templated
-from airflow_provider_kubeai_speech.transcription.formats import RESPONSE_FORMATS
+from airflow_provider_kubeai_speech.speech import (
+    TranscriptionRequest,
+    check_granularities,
+    check_response_format,
+)
 from airflow_provider_kubeai_speech.transcription.storage import conn_id_in_uri
 
 if TYPE_CHECKING:
@@ -151,16 +155,10 @@ class InvokeSpeechOperator(KeepTrailingNewlines, BaseOperator):
         def given(value: Any) -> bool:
             return rendered or not is_templated(value)
 
-        if given(self.response_format) and self.response_format not in RESPONSE_FORMATS:
-            raise KubeAISpeechError(
-                f"response_format={self.response_format!r} is not one of {', '.join(RESPONSE_FORMATS)}. Fix: e.g. response_format='srt'."
-            )
+        if given(self.response_format):
+            check_response_format(self.response_format)
         if given(self.timestamp_granularities):
-            for granularity in self.timestamp_granularities or []:
-                if granularity not in ("segment", "word"):
-                    raise KubeAISpeechError(
-                        f"timestamp_granularities has {granularity!r}. Fix: use 'segment' and/or 'word'."
-                    )
+            check_granularities(self.timestamp_granularities)
         if given(self.model_name):
             _check_model_name(self.model_name)
         if given(self.audio):
@@ -234,7 +232,18 @@ class InvokeSpeechOperator(KeepTrailingNewlines, BaseOperator):
 
         checked = self._check_arguments()
         concurrency, attempts = int(checked.max_concurrency or 1), int(checked.max_attempts or 1)
-        chunking = chunk_settings(checked.chunk_seconds, checked.chunk_overlap_seconds)
+        chunk_settings(checked.chunk_seconds, checked.chunk_overlap_seconds)  # the audio extra is there
+        request = TranscriptionRequest(
+            self.model_name,
+            response_format=self.response_format,
+            language=self.language,
+            prompt=self.prompt,
+            temperature=checked.temperature,
+            timestamp_granularities=self.timestamp_granularities,
+            extra_fields=self.extra_fields,
+            chunk_seconds=checked.chunk_seconds,
+            chunk_overlap_seconds=checked.chunk_overlap_seconds or 0.0,
+        )
         inputs = resolve_inputs(self.audio, self.audio_conn_id)
         max_xcom_files = int(checked.max_xcom_files or 0)
         if self.output_path is None and len(inputs) > max_xcom_files:
@@ -249,23 +258,15 @@ class InvokeSpeechOperator(KeepTrailingNewlines, BaseOperator):
         )
         self._lineage = _Lineage(inputs, output)
         options = BatchOptions(
-            response_format=self.response_format,
-            language=self.language,
-            prompt=self.prompt,
-            temperature=checked.temperature,
-            timestamp_granularities=list(self.timestamp_granularities)
-            if self.timestamp_granularities
-            else None,
-            extra_fields=self.extra_fields,
+            request=request,
             max_concurrency=concurrency,
             skip_existing=self.skip_existing,
             max_failed=float(checked.max_failed or 0),
             progress_interval=float(checked.progress_interval or 15.0),
-            chunking=chunking,
         )
         self._hook = self.hook_for(concurrency, attempts)
         self._batch = BatchTranscriber(
-            self._hook.transcribe, self.model_name, options, output, self.log, run_id=context.get("run_id")
+            self._hook.endpoint, self.model_name, options, output, self.log, run_id=context.get("run_id")
         )
         try:
             summary = self._batch.run(inputs)
@@ -419,8 +420,8 @@ class _Number:
             raise self._refuse(name, value, "is not a number")
         try:
             number = float(value)
-        except (TypeError, ValueError):
-            raise self._refuse(name, value, "is not a number") from None
+        except (TypeError, ValueError) as err:
+            raise self._refuse(name, value, "is not a number") from err
         if not math.isfinite(number):
             raise self._refuse(name, value, "is not a finite number")
         if self.whole and not number.is_integer():

@@ -45,10 +45,10 @@ def parse_transcript(response_format: str, content: str, content_type: str = "")
             raise NotATranscript(f"expected JSON ({response_format}) but got text/html")
         try:
             data = json.loads(content)
-        except ValueError:
+        except ValueError as err:
             raise NotATranscript(
                 f"expected JSON ({response_format}) but got {media_type or 'no content type'}"
-            ) from None
+            ) from err
         if response_format == "json":
             check_json(data)
         else:

@@ -31,7 +31,10 @@ from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_kubeai_speech.exceptions import KubeAISpeechError
+from airflow_provider_kubeai_speech.exceptions import BatchFailed as BatchFailed
+from airflow_provider_kubeai_speech.exceptions import KubeAIEndpointError, KubeAISpeechError, PiecesFailed
+from airflow_provider_kubeai_speech.exceptions import OutputFailed as OutputFailed
+from airflow_provider_kubeai_speech.speech import TranscriptionRequest, TranscriptionResult
 from airflow_provider_kubeai_speech.text_safety import printable
 from airflow_provider_kubeai_speech.transcription.manifest import (
     FileResult,
@@ -49,7 +52,7 @@ from airflow_provider_kubeai_speech.transcription.sources import AudioInput, che
 from airflow_provider_kubeai_speech.transcription.storage import describe_storage_error
 
 if TYPE_CHECKING:
-    from airflow_provider_kubeai_speech.hooks.endpoint import TranscriptionResult
+    from airflow_provider_kubeai_speech.speech import AudioSource, SpeechEndpoint
     from airflow_provider_kubeai_speech.transcription.long_audio import ChunkSettings, LongTranscript
 
 FAILURES_SHOWN = 20
@@ -59,6 +62,8 @@ FAILURES_SHOWN = 20
 class BatchOptions:
     """How a batch runs.
 
+    :param request: the transcription settings (its model wins over the batch's); when given,
+        the per-setting parameters below are not read.
     :param response_format: ``json``, ``text``, ``srt``, ``verbose_json`` or ``vtt``.
     :param language: spoken language hint.
     :param prompt: decoding prompt.
@@ -83,6 +88,24 @@ class BatchOptions:
     max_failed: float = 0
     progress_interval: float = 15.0
     chunking: ChunkSettings | None = None
+    request: TranscriptionRequest | None = None
+
+    def request_for(self, model: str) -> TranscriptionRequest:
+        """The settings as one checked request (the per-setting parameters kept for callers of
+        earlier versions become one)."""
+        if self.request is not None:
+            return self.request
+        return TranscriptionRequest(
+            model,
+            response_format=self.response_format,
+            language=self.language,
+            prompt=self.prompt,
+            temperature=self.temperature,
+            timestamp_granularities=self.timestamp_granularities,
+            extra_fields=self.extra_fields,
+            chunk_seconds=self.chunking.chunk_seconds if self.chunking is not None else None,
+            chunk_overlap_seconds=self.chunking.overlap_seconds if self.chunking is not None else 2.0,
+        )
 
 
 @dataclass
@@ -118,30 +141,6 @@ class BatchSummary:
         return summary
 
 
-class BatchFailed(KubeAISpeechError):
-    """More inputs failed than the batch tolerates; every finished transcript is kept.
-
-    :param summary: the batch's results so far.
-    """
-
-    def __init__(self, message: str, summary: BatchSummary) -> None:
-        super().__init__(message)
-        self.summary = summary
-
-
-class OutputFailed(BatchFailed):
-    """The output folder failed (disk full, read-only, store unreachable): the batch stopped
-    sending files; everything finished before is kept and recorded.
-
-    :param summary: the batch's results so far.
-    :param cause: the output's failure.
-    """
-
-    def __init__(self, message: str, summary: BatchSummary, cause: OutputStorageError) -> None:
-        super().__init__(message, summary)
-        self.cause = cause
-
-
 class _NotStarted(KubeAISpeechError):
     """The batch stopped before this file's request was sent."""
 
@@ -155,13 +154,46 @@ def failure_budget(max_failed: float, total: int) -> int:
     return math.floor(max_failed * total + 1e-9)
 
 
-Transcribe = Callable[..., Any]
+Transcribe = Callable[..., TranscriptionResult]
+
+
+class _KeywordEndpoint:
+    """A :class:`~..speech.SpeechEndpoint` over a ``hook.transcribe``-style callable
+    (``transcribe(model, audio, filename=..., response_format=..., ...)``), for callers of earlier versions."""
+
+    def __init__(self, transcribe: Transcribe) -> None:
+        self.transcribe = transcribe
+        self.stopping = threading.Event()
+
+    def send(
+        self, audio: AudioSource, request: TranscriptionRequest, *, filename: str | None = None
+    ) -> TranscriptionResult:
+        return self.transcribe(request.model, audio, filename=filename, **request.keywords())
+
+
+class _GatedEndpoint:
+    """The batch's endpoint: every upload (whole files and pieces) within ``max_concurrency``,
+    and none started once the batch is stopping."""
+
+    def __init__(self, batch: BatchTranscriber) -> None:
+        self.batch = batch
+        self.stopping = batch.stop
+
+    def send(
+        self, audio: AudioSource, request: TranscriptionRequest, *, filename: str | None = None
+    ) -> TranscriptionResult:
+        batch = self.batch
+        with batch._gate:
+            if batch.stop.is_set() or (batch.output is not None and batch.output.failure is not None):
+                raise _NotStarted("not sent: the batch is stopping")
+            return batch.endpoint.send(audio, request, filename=filename)
 
 
 class BatchTranscriber:
     """Runs one batch.
 
-    :param transcribe: ``hook.transcribe``-compatible callable.
+    :param transcribe: the endpoint (``hook.endpoint``, a :class:`~..speech.SpeechEndpoint`), or
+        a ``hook.transcribe``-compatible callable.
     :param model: the Model name.
     :param options: batch options.
     :param output: where transcripts go (None: into the summary, for small batches).
@@ -171,7 +203,7 @@ class BatchTranscriber:
 
     def __init__(
         self,
-        transcribe: Transcribe,
+        transcribe: SpeechEndpoint | Transcribe,
         model: str,
         options: BatchOptions,
         output: OutputFolder | None,
@@ -179,7 +211,8 @@ class BatchTranscriber:
         run_id: str | None = None,
     ) -> None:
         self.transcribe = transcribe
-        self.model = model
+        self.request = options.request_for(model)
+        self.model = self.request.model
         self.options = options
         self.output = output
         self.log = log
@@ -193,7 +226,19 @@ class BatchTranscriber:
         self._writer: ManifestWriter | None = None
         self._failed = 0  # kept as records arrive: counting the results per file would be O(n) each
         self._output_failure: OutputStorageError | None = None
-        self._common_settings = self._shared_settings()
+        self._sender = _GatedEndpoint(self)
+
+    @property
+    def transcribe(self) -> SpeechEndpoint:
+        """The endpoint the batch sends to (set it to an endpoint or a ``hook.transcribe``-style callable)."""
+        return self.endpoint
+
+    @transcribe.setter
+    def transcribe(self, transcribe: SpeechEndpoint | Transcribe) -> None:
+        if callable(transcribe) and not hasattr(transcribe, "send"):
+            self.endpoint: SpeechEndpoint = _KeywordEndpoint(transcribe)
+        else:
+            self.endpoint = transcribe  # type: ignore[assignment]
 
     # -- phases --------------------------------------------------------------------------------
 
@@ -201,10 +246,8 @@ class BatchTranscriber:
         """Check every input: local files in a loop (a thread pool costs more than it saves there),
         remote ones in parallel (each costs a round trip). With chunking, each is also probed for
         its duration, which finds corrupt files before anything is sent."""
-        chunking = self.options.chunking
-        check = (
-            check_input if chunking is None else functools.partial(_check_and_probe, chunking.chunk_seconds)
-        )
+        chunk_seconds = self.request.chunk_seconds
+        check = check_input if chunk_seconds is None else functools.partial(_check_and_probe, chunk_seconds)
         if all(item.path is None for item in inputs):
             return [check(item) for item in inputs]
         with ThreadPoolExecutor(max(1, min(16, self.options.max_concurrency * 2))) as pool:
@@ -226,7 +269,7 @@ class BatchTranscriber:
             output_uri=self.output.uri if self.output else None,
             manifest_uri=self._writer.uri if self._writer else None,
         )
-        names = output_names([item.uri for item in inputs], self.options.response_format)
+        names = output_names([item.uri for item in inputs], self.request.response_format)
         settings = {item.uri: self.settings(item) for item in inputs}
         done = self._already_done(inputs, names, settings)
         self.check([item for item in inputs if item.uri not in done])
@@ -297,23 +340,12 @@ class BatchTranscriber:
 
     # -- what decides a skip -------------------------------------------------------------------
 
-    def _shared_settings(self) -> dict[str, Any]:
-        opts = self.options
-        return {
-            "model": self.model,
-            "response_format": opts.response_format,
-            "language": opts.language,
-            "prompt": opts.prompt,
-            "temperature": opts.temperature,
-            "timestamp_granularities": opts.timestamp_granularities,
-            "extra_fields": dict(opts.extra_fields) if opts.extra_fields else None,
-            "chunking": opts.chunking.fingerprint() if opts.chunking is not None else None,
-        }
-
     def settings(self, item: AudioInput) -> str:
         """The fingerprint of everything that shapes ``item``'s transcript: the request's settings
         and the input's size and version (a replaced recording is transcribed again)."""
-        return settings_fingerprint({**self._common_settings, "size": item.size, "version": item.version})
+        return settings_fingerprint(
+            {**self.request.fingerprint_settings(), "size": item.size, "version": item.version}
+        )
 
     def _already_done(self, inputs: list[AudioInput], names: list[str], settings: dict[str, str]) -> set[str]:
         """Inputs whose last manifest record is a transcript made with the same settings, into the
@@ -355,7 +387,7 @@ class BatchTranscriber:
             return
         progress = _Progress(len(todo), self.options.progress_interval, self.log)
         concurrency = self.options.max_concurrency
-        long = self.options.chunking is not None and any(self._is_long(item) for item, _ in todo)
+        long = self.request.chunk_seconds is not None and any(self._is_long(item) for item, _ in todo)
         # Pieces run in a pool of their own, so a file waiting for its pieces never holds the
         # thread a piece needs; the gate keeps uploads of both kinds within max_concurrency.
         self._pieces = ThreadPoolExecutor(concurrency, thread_name_prefix="kubeai-piece") if long else None
@@ -418,26 +450,8 @@ class BatchTranscriber:
         self._check_output()
 
     def _is_long(self, item: AudioInput) -> bool:
-        chunking = self.options.chunking
-        return chunking is not None and (item.duration or 0.0) > chunking.chunk_seconds
-
-    def _send(self, audio: Any, filename: str, **overrides: Any) -> TranscriptionResult:
-        """One upload, within the batch's concurrency limit."""
-        opts = self.options
-        request: dict[str, Any] = {
-            "filename": filename,
-            "response_format": opts.response_format,
-            "language": opts.language,
-            "prompt": opts.prompt,
-            "temperature": opts.temperature,
-            "timestamp_granularities": opts.timestamp_granularities,
-            "extra_fields": opts.extra_fields,
-        }
-        request.update(overrides)
-        with self._gate:
-            if self.stop.is_set() or (self.output is not None and self.output.failure is not None):
-                raise _NotStarted("not sent: the batch is stopping")
-            return self.transcribe(self.model, audio, **request)
+        chunk_seconds = self.request.chunk_seconds
+        return chunk_seconds is not None and (item.duration or 0.0) > chunk_seconds
 
     def _transcribe_one(self, item: AudioInput, name: str, settings: str) -> FileResult:
         started = time.monotonic()
@@ -448,7 +462,9 @@ class BatchTranscriber:
                 content, text, pieces = long.content, long.text, long.pieces
                 attempts, sent = long.attempts, long.bytes_sent
             else:
-                result = self._send(item.opener(), item.name)
+                result = self._sender.send(
+                    item.opener(), self.request.but(chunk_seconds=None), filename=item.name
+                )
                 content, text, attempts, sent = (
                     result.content,
                     result.text,
@@ -466,11 +482,11 @@ class BatchTranscriber:
                 item.uri,
                 None,
                 "failed",
-                attempts=int(getattr(err, "attempts", 0) or 0),
+                attempts=err.attempts if isinstance(err, KubeAIEndpointError | PiecesFailed) else 0,
                 duration=time.monotonic() - started,
                 error=error,
                 run_id=self.run_id,
-                pieces=getattr(err, "pieces", None),
+                pieces=err.pieces if isinstance(err, PiecesFailed) else None,
             )
         except Exception as err:  # OSError, or a storage library's error while reading the input
             return FileResult(
@@ -516,10 +532,10 @@ class BatchTranscriber:
         )
 
     def _transcribe_long(self, item: AudioInput, name: str, settings: str) -> LongTranscript:
-        from airflow_provider_kubeai_speech.transcription.long_audio import LongRecording
+        from airflow_provider_kubeai_speech.transcription.long_audio import transcribe_long_recording
 
-        chunking = self.options.chunking
-        assert chunking is not None and self._pieces is not None
+        request = self.request
+        assert request.chunk_seconds is not None and self._pieces is not None
         cache = None
         if self.output is not None:
             # Pieces are always asked for as verbose_json with timestamps, so the format is left
@@ -528,29 +544,34 @@ class BatchTranscriber:
                 "input": item.uri,
                 "size": item.size,
                 "version": item.version,
-                **chunking.fingerprint(),
+                "chunk_seconds": request.chunk_seconds,
+                "overlap_seconds": request.chunk_overlap_seconds,
                 "settings": settings_fingerprint(
-                    {**self._common_settings, "response_format": None, "timestamp_granularities": None}
+                    {
+                        **request.fingerprint_settings(),
+                        "response_format": None,
+                        "timestamp_granularities": None,
+                    }
                 ),
                 # pieces are decoded differently with word timestamps: never reuse one kind as the other
-                "piece_words": self.options.response_format == "verbose_json"
-                and "word" in (self.options.timestamp_granularities or ()),
+                "piece_words": request.response_format == "verbose_json"
+                and "word" in (request.timestamp_granularities or ()),
             }
             cache = PieceCache.for_output(self.output, name, fingerprint)
-
-        recording = LongRecording(
+        long = transcribe_long_recording(
+            self._sender,
             item.opener(),
             item.uri,
-            item.duration or 0.0,
-            chunking,
-            self._send,
-            self._pieces.submit,
+            request,
+            duration=item.duration or 0.0,
+            submit=self._pieces.submit,
+            parallel=self.options.max_concurrency,
             cache=cache,
             stop=self.stop,
             log=self.log,
-            parallel=self.options.max_concurrency,
         )
-        return recording.transcribe(self.options.response_format, self.options.timestamp_granularities)
+        assert long is not None  # _is_long: longer than a piece
+        return long
 
     def _record(self, summary: BatchSummary, result: FileResult) -> None:
         with self._lock:

@@ -59,7 +59,7 @@ def _container(handle: BinaryIO, what: str) -> Any:
     try:
         container = av.open(handle, mode="r")
     except Exception as err:
-        raise DecodeError(f"{what} cannot be decoded: {_reason(err)}") from None
+        raise DecodeError(f"{what} cannot be decoded: {_reason(err)}") from err
     if not container.streams.audio:
         container.close()
         raise DecodeError(f"{what} has no audio stream")
@@ -149,7 +149,7 @@ def pcm_blocks(opener: Callable[[], BinaryIO], what: str) -> Iterator[bytes]:
         except av.FFmpegError as err:
             raise DecodeError(
                 f"{what} is corrupt after {produced / SAMPLE_RATE:.1f} s of audio: {_reason(err)}"
-            ) from None
+            ) from err
         if block:
             yield bytes(block)
     finally:

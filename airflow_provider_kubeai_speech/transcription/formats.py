@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal
 
+from airflow_provider_kubeai_speech.speech import RESPONSE_FORMATS as RESPONSE_FORMATS
+
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
 ResponseFormat = Literal["json", "text", "srt", "verbose_json", "vtt"]
-RESPONSE_FORMATS: tuple[str, ...] = ("json", "text", "srt", "verbose_json", "vtt")
 EXTENSIONS: dict[str, str] = {
     "json": "json",
     "verbose_json": "json",

@@ -10,16 +10,26 @@ decoder has passed its end, through the same concurrency limit and retries as ev
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import tempfile
 import threading
 import time
-from concurrent.futures import CancelledError, Future, wait
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from airflow_provider_kubeai_speech.exceptions import AudioDecodeError, AudioExtraMissing, KubeAISpeechError
+from airflow_provider_kubeai_speech.exceptions import (
+    AudioDecodeError,
+    AudioExtraMissing,
+    KubeAIEndpointError,
+)
+from airflow_provider_kubeai_speech.exceptions import PiecesFailed as PiecesFailed
+from airflow_provider_kubeai_speech.speech import DEFAULT_OVERLAP_SECONDS as DEFAULT_OVERLAP_SECONDS
+from airflow_provider_kubeai_speech.speech import MIN_CHUNK_SECONDS as MIN_CHUNK_SECONDS
+from airflow_provider_kubeai_speech.speech import (
+    TranscriptionResult,
+    check_chunking,
+)
 from airflow_provider_kubeai_speech.text_safety import printable
 from airflow_provider_kubeai_speech.transcription.answers import NotATranscript, check_timed_parts
 from airflow_provider_kubeai_speech.transcription.decode import (
@@ -36,12 +46,10 @@ from airflow_provider_kubeai_speech.transcription.stitch import MalformedPieceEr
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
 
-    from airflow_provider_kubeai_speech.hooks.endpoint import TranscriptionResult
+    from airflow_provider_kubeai_speech.speech import SpeechEndpoint, TranscriptionRequest
     from airflow_provider_kubeai_speech.transcription.decode import AudioInfo
     from airflow_provider_kubeai_speech.transcription.piece_cache import PieceCache
 
-MIN_CHUNK_SECONDS = 10.0
-DEFAULT_OVERLAP_SECONDS = 2.0
 #: What pieces are asked for, whatever the caller wants in the end: segments with their times.
 PIECE_FORMAT = "verbose_json"
 #: Word timestamps only when the caller keeps words: Whisper's word alignment skips speech after
@@ -68,26 +76,10 @@ class ChunkSettings:
 
 def chunk_settings(chunk_seconds: Any, overlap_seconds: Any) -> ChunkSettings | None:
     """Check ``chunk_seconds`` and ``chunk_overlap_seconds`` (None: no splitting), naming the fix."""
-    if chunk_seconds is None:
+    checked = check_chunking(chunk_seconds, overlap_seconds)
+    if checked is None:
         return None
-    try:
-        chunk, overlap = float(chunk_seconds), float(overlap_seconds)
-    except (TypeError, ValueError):
-        raise KubeAISpeechError(
-            f"chunk_seconds={chunk_seconds!r} and chunk_overlap_seconds={overlap_seconds!r} must be numbers "
-            "of seconds. Fix: e.g. chunk_seconds=300, chunk_overlap_seconds=2."
-        ) from None
-    if not math.isfinite(chunk) or chunk < MIN_CHUNK_SECONDS:
-        raise KubeAISpeechError(
-            f"chunk_seconds={chunk_seconds!r} is too short: pieces under {MIN_CHUNK_SECONDS:g} s cost more in "
-            "requests than they gain (Whisper reads 30 s windows). Fix: chunk_seconds=300 (5 minutes), or None "
-            "to send recordings whole."
-        )
-    if not math.isfinite(overlap) or overlap < 0 or overlap > chunk / 4:
-        raise KubeAISpeechError(
-            f"chunk_overlap_seconds={overlap_seconds!r} must be between 0 and a quarter of chunk_seconds "
-            f"({chunk / 4:g}). Fix: chunk_overlap_seconds=2."
-        )
+    chunk, overlap = checked
     missing = missing_audio_extra()
     if missing:
         raise AudioExtraMissing(
@@ -102,7 +94,7 @@ def probe_recording(opener: Callable[[], BinaryIO], what: str) -> AudioInfo:
     try:
         return probe(opener, what)
     except DecodeError as err:
-        raise AudioDecodeError(str(err)) from None
+        raise AudioDecodeError(str(err)) from err
 
 
 @dataclass
@@ -143,17 +135,16 @@ class LongTranscript:
     bytes_sent: int = 0
     seconds: float = 0.0
 
-
-class PiecesFailed(KubeAISpeechError):
-    """Some pieces of a recording could not be transcribed; the others are kept for a rerun.
-
-    :param pieces: records of the pieces that did finish.
-    """
-
-    def __init__(self, message: str, pieces: list[dict[str, Any]], attempts: int = 0) -> None:
-        super().__init__(message)
-        self.pieces = pieces
-        self.attempts = attempts
+    def to_result(self, response_format: str) -> TranscriptionResult:
+        return TranscriptionResult(
+            content=self.content,
+            response_format=response_format,
+            data=self.data,
+            attempts=self.attempts,
+            bytes_sent=self.bytes_sent,
+            seconds=self.seconds,
+            pieces=self.pieces,
+        )
 
 
 class LongRecording:
@@ -163,9 +154,9 @@ class LongRecording:
     :param what: how to name it in messages (its location).
     :param duration: the container's duration in seconds (spreads the cuts evenly).
     :param settings: chunk length and overlap.
-    :param send: ``send(opener, filename=..., response_format=..., timestamp_granularities=...)``
-        transcribes one piece (a ``transcribe``-like callable; pieces are asked for as
-        ``verbose_json``, with word times only when the stitched transcript keeps words).
+    :param endpoint: transcribes each piece (pieces are asked for as ``verbose_json``, with word
+        times only when the stitched transcript keeps words).
+    :param request: the settings of the stitched transcript.
     :param submit: runs a piece transcription concurrently (an executor's ``submit``).
     :param cache: where finished pieces are kept for a rerun (None: not kept).
     :param stop: set when the task is killed: no new piece starts.
@@ -179,7 +170,8 @@ class LongRecording:
         what: str,
         duration: float,
         settings: ChunkSettings,
-        send: Callable[..., TranscriptionResult],
+        endpoint: SpeechEndpoint,
+        request: TranscriptionRequest,
         submit: Callable[..., Future[PieceOutcome]],
         *,
         cache: PieceCache | None = None,
@@ -188,7 +180,7 @@ class LongRecording:
         parallel: int = 1,
     ) -> None:
         self.opener, self.what, self.duration, self.settings = opener, printable(what), duration, settings
-        self.send, self.submit, self.cache = send, submit, cache
+        self.endpoint, self.request, self.submit, self.cache = endpoint, request, submit, cache
         self.stop = stop or threading.Event()
         self.log = log
         self.parallel = parallel
@@ -199,16 +191,16 @@ class LongRecording:
         self._count_lock = threading.Lock()
         self._granularities: tuple[str, ...] = PIECE_GRANULARITIES
 
-    def transcribe(self, response_format: str, granularities: Iterable[str] | None) -> LongTranscript:
-        """Transcribe every piece (or take it from the cache) and stitch them.
+    def transcribe(self) -> LongTranscript:
+        """Transcribe every piece (or take it from the cache) and stitch them, in the request's
+        format (``word`` in its granularities keeps the word list of ``verbose_json``).
 
-        :param response_format: the format of the stitched transcript.
-        :param granularities: what ``verbose_json`` keeps (``word`` keeps the word list).
         :raises PiecesFailed: a piece failed after its retries, or the task was killed; the
             finished pieces stay in the cache.
         :raises AudioDecodeError: FFmpeg could not read the recording.
         """
         started = time.monotonic()
+        response_format, granularities = self.request.response_format, self.request.timestamp_granularities
         if response_format == "verbose_json" and "word" in set(granularities or ()):
             self._granularities = PIECE_GRANULARITIES_WITH_WORDS
         if self.cache is not None:
@@ -241,7 +233,7 @@ class LongRecording:
         except (KeyError, TypeError, ValueError, AttributeError) as err:  # what no check foresaw
             raise MalformedPieceError(
                 f"{self.what}: the pieces' transcripts cannot be stitched: {type(err).__name__}: {err}"
-            ) from None
+            ) from err
         return LongTranscript(
             content=content,
             data=data,
@@ -307,11 +299,14 @@ class LongRecording:
         if self.stop.is_set() or self._piece_failed.is_set():
             raise _Stopped  # killed, or the recording has already failed: do not send more
         try:
-            result = self.send(
+            result = self.endpoint.send(
                 piece_opener(spool_path, piece),
+                self.request.but(
+                    response_format=PIECE_FORMAT,
+                    timestamp_granularities=self._granularities,
+                    chunk_seconds=None,
+                ),
                 filename=f"{self._stem}.piece{piece.index:05d}.wav",
-                response_format=PIECE_FORMAT,
-                timestamp_granularities=self._granularities,
             )
         except BaseException:
             self._piece_failed.set()
@@ -321,7 +316,7 @@ class LongRecording:
             check_timed_parts(data)
         except NotATranscript as err:
             self._piece_failed.set()
-            raise MalformedPieceError(f"the answer is not usable: {err}") from None
+            raise MalformedPieceError(f"the answer is not usable: {err}") from err
         if self.cache is not None:
             self.cache.put(piece, data, result.attempts)
         with self._count_lock:
@@ -350,7 +345,8 @@ class LongRecording:
             except (CancelledError, _Stopped):
                 continue
             except Exception as err:
-                attempts += int(getattr(err, "attempts", 0) or 0)
+                if isinstance(err, KubeAIEndpointError | PiecesFailed):
+                    attempts += err.attempts
                 errors.append(f"{_piece_by_index(pieces, index).describe()}: {err}")
                 continue
             outcomes[index] = outcome
@@ -379,7 +375,7 @@ def _decoded(opener: Callable[[], BinaryIO], what: str) -> Iterator[bytes]:
     try:
         yield from pcm_blocks(opener, what)
     except DecodeError as err:
-        raise AudioDecodeError(str(err)) from None
+        raise AudioDecodeError(str(err)) from err
 
 
 def _usable(record: dict[str, Any]) -> bool:
@@ -393,3 +389,52 @@ def _usable(record: dict[str, Any]) -> bool:
 
 def _piece_by_index(pieces: list[Piece], index: int) -> Piece:
     return next(p for p in pieces if p.index == index)
+
+
+def transcribe_long_recording(
+    endpoint: SpeechEndpoint,
+    opener: Callable[[], BinaryIO],
+    what: str,
+    request: TranscriptionRequest,
+    *,
+    duration: float | None = None,
+    submit: Callable[..., Future[PieceOutcome]] | None = None,
+    parallel: int = 1,
+    cache: PieceCache | None = None,
+    stop: threading.Event | None = None,
+    log: Any = None,
+) -> LongTranscript | None:
+    """The one way a long recording is transcribed, by the hook and by the batch alike.
+
+    :param endpoint: sends each piece.
+    :param opener: opens a fresh stream of the recording.
+    :param what: how to name it in messages.
+    :param request: the settings (its chunking says how to split; None: not split, returns None).
+    :param duration: the container's duration when known; else it is probed here.
+    :param submit: runs pieces concurrently (an executor's ``submit``); None: a pool of ``parallel``
+        threads of its own, for this recording.
+    :param parallel: pieces in flight at once.
+    :param cache: where finished pieces are kept for a rerun.
+    :param stop: set when the task is killed (default: the endpoint's ``stopping``).
+    :param log: a logger.
+    :return: the stitched transcript, or None when the recording is not longer than a piece.
+    :raises PiecesFailed: a piece failed after its retries, or the task was killed.
+    """
+    settings = chunk_settings(request.chunk_seconds, request.chunk_overlap_seconds)
+    if settings is None:
+        return None
+    if duration is None:
+        duration = probe_recording(opener, what).duration
+    if duration <= settings.chunk_seconds:
+        return None
+    parallel = max(1, int(parallel))
+    with contextlib.ExitStack() as stack:
+        if submit is None:
+            submit = stack.enter_context(
+                ThreadPoolExecutor(parallel, thread_name_prefix="kubeai-piece")
+            ).submit
+        recording = LongRecording(
+            opener, what, duration, settings, endpoint, request, submit,
+            cache=cache, stop=stop if stop is not None else endpoint.stopping, log=log, parallel=parallel,
+        )  # fmt: skip
+        return recording.transcribe()

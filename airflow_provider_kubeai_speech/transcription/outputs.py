@@ -25,7 +25,7 @@ import unicodedata
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_kubeai_speech.exceptions import KubeAISpeechError
+from airflow_provider_kubeai_speech.exceptions import OutputStorageError as OutputStorageError
 from airflow_provider_kubeai_speech.transcription.formats import EXTENSIONS
 from airflow_provider_kubeai_speech.transcription.storage import (
     plain_uri,
@@ -104,20 +104,6 @@ def _hashed_names(stems: dict[str, str], uris: list[str]) -> dict[str, str]:
 def _cut(text: str, limit: int) -> str:
     encoded = text.encode()
     return text if len(encoded) <= limit else encoded[:limit].decode("utf-8", "ignore")
-
-
-class OutputStorageError(KubeAISpeechError):
-    """The output folder cannot be written or read (disk full, read-only, store unreachable, ...).
-
-    :param message: what failed, where, why, and the fix.
-    :param location: the file or object concerned.
-    :param fatal: whether the folder as a whole is failing (False: only this one name is refused).
-    """
-
-    def __init__(self, message: str, *, location: str, fatal: bool = True) -> None:
-        super().__init__(message)
-        self.location = location
-        self.fatal = fatal
 
 
 #: Errors that concern one name, not the folder: the batch goes on with the other files.
@@ -227,7 +213,7 @@ class OutputFolder:
             )
             if fatal and self._health.failure is None:
                 self._health.failure = failure
-            raise failure from None
+            raise failure from err
 
     def prepare(self) -> None:
         with self.guard("create", self.uri):

@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from airflow_provider_kubeai_speech.transcription.storage import (
     StorageConnectionError,
@@ -33,7 +33,9 @@ from airflow_provider_kubeai_speech.transcription.storage import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Callable, Iterable, Iterator
+
+    from airflow_provider_kubeai_speech.speech import AudioSource
 
 AUDIO_EXTENSIONS = frozenset(
     {".wav", ".flac", ".mp3", ".m4a", ".mp4", ".aac", ".ogg", ".oga", ".opus", ".webm", ".mka", ".mkv"}
@@ -104,6 +106,34 @@ class LocalOpener:
     def head(self, size: int) -> bytes:
         with open(self.path, "rb") as handle:
             return handle.read(size)
+
+
+def audio_opener(audio: AudioSource, filename: str | None = None) -> tuple[Callable[[], BinaryIO], str]:
+    """A function opening a fresh binary stream of ``audio`` (one per attempt), and its file name.
+
+    The one way any :data:`~..speech.AudioSource` is opened: a remote one through
+    :class:`RemoteOpener`, a local path through :class:`LocalOpener` (as :meth:`AudioInput.opener`).
+    """
+    import io
+
+    if isinstance(audio, bytes | bytearray):
+        data = bytes(audio)
+        return (lambda: io.BytesIO(data)), filename or "audio.wav"
+    if callable(audio) and not hasattr(audio, "open"):
+        return audio, filename or "audio.wav"
+    remote: Any = None
+    if isinstance(audio, str) and "://" in audio and not audio.startswith("file://"):
+        from airflow_provider_kubeai_speech.transcription.storage import storage_path
+
+        remote = storage_path(audio)  # the URI's connection, else the scheme's default (aws_default)
+    elif hasattr(audio, "open") and hasattr(audio, "fs") and not isinstance(audio, str | os.PathLike):
+        remote = audio  # an ObjectStoragePath
+    if remote is not None:
+        return RemoteOpener(remote), filename or str(remote.name)
+    if hasattr(audio, "open") and not isinstance(audio, str | os.PathLike):
+        return (lambda: audio.open("rb")), filename or str(getattr(audio, "name", "audio.wav"))
+    path = str(os.fspath(cast("str | os.PathLike[str]", audio))).removeprefix("file://")
+    return LocalOpener(path), filename or os.path.basename(path)
 
 
 @dataclass

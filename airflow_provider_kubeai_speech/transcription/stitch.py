@@ -27,7 +27,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_kubeai_speech.exceptions import KubeAISpeechError
+from airflow_provider_kubeai_speech.exceptions import MalformedPieceError as MalformedPieceError
 from airflow_provider_kubeai_speech.transcription.answers import NotATranscript, check_timed_parts
 from airflow_provider_kubeai_speech.transcription.formats import to_srt, to_vtt
 
@@ -64,10 +64,6 @@ class _Word:
     @property
     def middle(self) -> float:
         return (self.start + self.end) / 2
-
-
-class MalformedPieceError(KubeAISpeechError):
-    """A piece's result is not a usable ``verbose_json`` transcript (from the endpoint or the cache)."""
 
 
 def _middle(item: Mapping[str, Any]) -> float:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from airflow_provider_kubeai_speech.exceptions import KubeAISpeechError
+from airflow_provider_kubeai_speech.exceptions import StorageConnectionError as StorageConnectionError
 
 #: The connection each scheme uses when neither the URI nor the operator names one.
 DEFAULT_CONN_IDS: dict[str, str] = {
@@ -21,10 +21,6 @@ DEFAULT_CONN_IDS: dict[str, str] = {
     "gs": "google_cloud_default",
     "gcs": "google_cloud_default",
 }
-
-
-class StorageConnectionError(KubeAISpeechError):
-    """A URI and the storage connection given for it disagree."""
 
 
 def conn_id_in_uri(uri: str) -> str | None:
