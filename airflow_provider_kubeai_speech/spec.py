@@ -3,7 +3,8 @@
 :class:`SpeechModelSpec` is the single source of truth for what a speech model is. It accepts every
 parameter the seed documents, maps each one to its KubeAI field or refuses it with the reason and
 the place where that setting lives instead, and checks every rule of KubeAI's CRD (schema and CEL)
-before any cluster call. This module imports neither Airflow nor Kubernetes.
+before any cluster call. This module imports no Kubernetes code; of Airflow only the exception base
+that :mod:`.exceptions` builds the provider's hierarchy on.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from pydantic import (
     model_validator,
 )
 from pydantic_core import PydanticCustomError
+
+from airflow_provider_kubeai_speech.exceptions import KubeAISpeechError
 
 __all__ = [
     "API_VERSION",
@@ -52,6 +55,7 @@ PLURAL = "models"
 ENGINE = "FasterWhisper"
 FEATURE = "SpeechToText"
 SEED_KIND = "kubeai-speech"
+DESCRIPTION_ANNOTATION = "kubeai-speech.airflow.apache.org/description"
 
 MAX_MODEL_NAME_LENGTH = 40
 MAX_FILES = 10
@@ -115,7 +119,7 @@ REFUSED_PARAMETERS: dict[str, str] = {
 }
 
 
-class SpeechModelSpecError(ValueError):
+class SpeechModelSpecError(KubeAISpeechError, ValueError):
     """A speech model specification KubeAI would refuse (or could not honour).
 
     Each line of the message names the parameter, the bad value and the fix.
@@ -778,7 +782,7 @@ class SpeechModelSpec(_Strict):
             try:
                 _check_labels(dict(extra_labels))
             except PydanticCustomError as err:
-                raise SpeechModelSpecError([("labels", str(err))]) from None
+                raise SpeechModelSpecError([("labels", str(err))]) from err
             labels.update(extra_labels)
         metadata: dict[str, Any] = {"name": self.model_name, "namespace": namespace}
         if labels:
@@ -789,9 +793,6 @@ class SpeechModelSpec(_Strict):
         if all_annotations:
             metadata["annotations"] = all_annotations
         return {"apiVersion": API_VERSION, "kind": KIND, "metadata": metadata, "spec": self.kubeai_spec()}
-
-
-DESCRIPTION_ANNOTATION = "kubeai-speech.airflow.apache.org/description"
 
 
 def require_model_name(value: Any, field: str = "model_name") -> str:
@@ -821,7 +822,7 @@ def build_speech_model_spec(params: Mapping[str, Any]) -> SpeechModelSpec:
     try:
         return SpeechModelSpec.model_validate(dict(params))
     except ValidationError as err:
-        raise SpeechModelSpecError(_problems(err)) from None
+        raise SpeechModelSpecError(_problems(err)) from err
 
 
 def _problems(err: ValidationError) -> list[tuple[str, str]]:

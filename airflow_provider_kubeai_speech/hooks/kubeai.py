@@ -7,7 +7,11 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseHook
 
-from airflow_provider_kubeai_speech.exceptions import KubeAISpeechError, ModelNotFoundError
+from airflow_provider_kubeai_speech.exceptions import (
+    KubeAIClusterError,
+    KubeAISpeechError,
+    ModelNotFoundError,
+)
 from airflow_provider_kubeai_speech.hooks.connection import KubeAIConnectionConfig
 from airflow_provider_kubeai_speech.model_status import ModelStatus
 from airflow_provider_kubeai_speech.spec import SpeechModelSpec, SpeechModelSpecError, check_update
@@ -142,7 +146,7 @@ class KubeAISpeechHook(BaseHook):
         try:
             return self.models.apply(manifest)
         except KubeAISpeechError as err:
-            if getattr(err, "status", None) == 422:
+            if isinstance(err, KubeAIClusterError) and err.status == 422:
                 self._explain_update_refusal(manifest)
             raise
 
@@ -152,7 +156,7 @@ class KubeAISpeechHook(BaseHook):
             try:
                 check_update(existing.get("spec", {}), manifest["spec"])
             except SpeechModelSpecError as err:
-                raise KubeAISpeechError(str(err)) from None
+                raise KubeAISpeechError(str(err)) from err
 
     def get_model(self, name: str) -> dict[str, Any]:
         """The Model object.
@@ -184,10 +188,10 @@ class KubeAISpeechHook(BaseHook):
                 self.models.wait_for(
                     name, lambda m: m is None, timeout=timeout, what=f"delete Model {self.namespace}/{name}"
                 )
-            except TimeoutError:
+            except TimeoutError as err:
                 raise KubeAISpeechError(
                     f"KubeAI Model {self.namespace}/{name} was still present {timeout:g} s after deletion (a finalizer?)."
-                ) from None
+                ) from err
         return existed
 
     def scale_model(self, name: str, replicas: int, *, min_replicas: int | None = None) -> dict[str, Any]:
@@ -242,8 +246,8 @@ class KubeAISpeechHook(BaseHook):
                 stop=stop,
                 connect_timeout=self.config.connect_timeout,
             )
-        except TimeoutError:
-            raise readiness_timeout(name, self.namespace, tracker.last, min_ready_replicas, timeout) from None
+        except TimeoutError as err:
+            raise readiness_timeout(name, self.namespace, tracker.last, min_ready_replicas, timeout) from err
         assert model is not None
         return ModelStatus.from_model(model)
 
@@ -301,8 +305,8 @@ class KubeAISpeechHook(BaseHook):
                     on_change=tracker,
                 )
             )
-        except TimeoutError:
-            raise readiness_timeout(name, self.namespace, tracker.last, min_ready_replicas, timeout) from None
+        except TimeoutError as err:
+            raise readiness_timeout(name, self.namespace, tracker.last, min_ready_replicas, timeout) from err
         return ModelStatus.from_model(model)
 
     # -- endpoint side -----------------------------------------------------------------------
@@ -499,15 +503,24 @@ class KubeAISpeechHook(BaseHook):
             return printable(err)
 
     def close(self) -> None:
-        """Release pooled connections (endpoint session and Kubernetes API client) now, not at garbage collection."""
-        if "endpoint" in self.__dict__:
-            self.endpoint.close()
-        if "kubernetes_hook" in self.__dict__:
-            api_client = self.kubernetes_hook.__dict__.get("api_client")
-            if api_client is not None:
-                api_client.close()
-            self.__dict__.pop("kubernetes_hook")
-            self.__dict__.pop("models", None)
+        """Release what the hook opened (the endpoint's session, the Kubernetes API client) now,
+        not at garbage collection. Idempotent, and creates nothing: a hook that opened nothing
+        closes nothing. Retries still waiting stop; the hook opens new clients if used again."""
+        endpoint = self.__dict__.pop("endpoint", None)
+        if endpoint is not None:
+            endpoint.stopping.set()
+            endpoint.close()
+        self.__dict__.pop("models", None)
+        kubernetes_hook = self.__dict__.pop("kubernetes_hook", None)
+        api_client = kubernetes_hook.__dict__.pop("api_client", None) if kubernetes_hook is not None else None
+        if api_client is not None:
+            api_client.close()
+
+    def __enter__(self) -> KubeAISpeechHook:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 class StatusTracker:

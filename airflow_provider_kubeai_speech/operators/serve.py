@@ -297,6 +297,10 @@ class ServeSpeechModelOperator(KeepTrailingNewlines, BaseOperator):
     # -- execution -----------------------------------------------------------------------------
 
     def execute(self, context: Context) -> dict[str, Any]:
+        with self.hook:  # closed on success, failure and deferral alike
+            return self._serve(context)
+
+    def _serve(self, context: Context) -> dict[str, Any]:
         from airflow_provider_kubeai_speech.operators.identity import (
             airflow_labels_and_annotations,
             created_by,
@@ -425,10 +429,8 @@ class ServeSpeechModelOperator(KeepTrailingNewlines, BaseOperator):
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Resume after the trigger: fail on anything but success."""
         self.log.info("%s", raise_for_event(event)["message"])
-        try:
+        with self.hook:
             return self._finish(int(event["ready_replicas"]))
-        finally:
-            self.hook.close()
 
     def _finish(self, ready_replicas: int, *, warmed: bool = False) -> dict[str, Any]:
         if self.warm_up and not warmed:

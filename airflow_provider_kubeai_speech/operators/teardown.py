@@ -96,10 +96,8 @@ class DeleteSpeechModelOperator(_ModelOperator):
 
     def execute(self, context: Context) -> bool:
         require_model_name(self.model_name)  # rendered now: refused before any cluster call
-        try:
+        with self.hook:
             return self._delete()
-        finally:
-            self.hook.close()
 
     def _delete(self) -> bool:
         existed = self.hook.delete_model(
@@ -173,10 +171,8 @@ class ScaleSpeechModelOperator(_ModelOperator):
         require_model_name(self.model_name)
         replicas, min_replicas = self._counts()  # rendered now: refused before any cluster call
         assert replicas is not None
-        try:
+        with self.hook:
             return self._scale(replicas, min_replicas)
-        finally:
-            self.hook.close()
 
     def _scale(self, replicas: int, min_replicas: int | None) -> dict[str, Any] | None:
         try:
