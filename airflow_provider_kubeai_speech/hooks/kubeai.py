@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
     from airflow_provider_kubeai_speech.hooks.async_cluster import AsyncModelClient
     from airflow_provider_kubeai_speech.hooks.cluster import ModelClient
+    from airflow_provider_kubeai_speech.hooks.connection import ClusterSettings
     from airflow_provider_kubeai_speech.hooks.endpoint import (
         AudioSource,
         RetrySettings,
@@ -76,21 +77,34 @@ class KubeAISpeechHook(BaseHook):
     # -- connection --------------------------------------------------------------------------
 
     @cached_property
-    def config(self) -> KubeAIConnectionConfig:
-        """The connection's settings (the token and any URL credentials are registered with
-        Airflow's secrets masker, in every form they could be seen in)."""
+    def _connection(self) -> Any:
+        """The Airflow connection, its token and any URL credentials registered with the secrets
+        masker (before anything is parsed: an error about the connection must not show them)."""
         from airflow.providers.common.compat.sdk import mask_secret
 
-        from airflow_provider_kubeai_speech.hooks.connection import (
-            credential_forms,
-            response_limit,
-            url_credentials,
-        )
+        from airflow_provider_kubeai_speech.hooks.connection import credential_forms, url_credentials
 
         conn = self.get_connection(self.kubeai_conn_id)
-        # before anything is parsed: an error about the connection must not show them either
         for secret in credential_forms(conn.password, url_credentials(conn.host)):
             mask_secret(secret)
+        return conn
+
+    @cached_property
+    def cluster_settings(self) -> ClusterSettings:
+        """What the cluster side needs of the connection (namespace, Kubernetes connection): the
+        endpoint's settings are neither parsed nor checked for it."""
+        from airflow_provider_kubeai_speech.hooks.connection import ClusterSettings
+
+        conn = self._connection
+        return ClusterSettings.from_extra(self.kubeai_conn_id, conn.extra_dejson if conn.extra else {})
+
+    @cached_property
+    def config(self) -> KubeAIConnectionConfig:
+        """The whole connection, endpoint settings included (parsed and checked when the endpoint
+        is first used)."""
+        from airflow_provider_kubeai_speech.hooks.connection import response_limit
+
+        conn = self._connection
         extra = dict(conn.extra_dejson if conn.extra else {})
         if self._max_response_bytes is not None:
             extra["max_response_bytes"] = response_limit(self.kubeai_conn_id, self._max_response_bytes)
@@ -102,7 +116,7 @@ class KubeAISpeechHook(BaseHook):
 
     @property
     def namespace(self) -> str:
-        return self._namespace or self.config.namespace
+        return self._namespace or self.cluster_settings.namespace
 
     @property
     def base_url(self) -> str:
@@ -116,7 +130,7 @@ class KubeAISpeechHook(BaseHook):
         """The cncf-kubernetes ``KubernetesHook`` of the referenced connection."""
         from airflow.providers.cncf.kubernetes.hooks.kubernetes import KubernetesHook
 
-        return KubernetesHook(conn_id=self.config.kubernetes_conn_id)
+        return KubernetesHook(conn_id=self.cluster_settings.kubernetes_conn_id)
 
     @cached_property
     def models(self) -> ModelClient:
@@ -244,7 +258,7 @@ class KubeAISpeechHook(BaseHook):
                 what=f"wait for Model {self.namespace}/{name}",
                 on_change=tracker,
                 stop=stop,
-                connect_timeout=self.config.connect_timeout,
+                connect_timeout=self.cluster_settings.connect_timeout,
             )
         except TimeoutError as err:
             raise readiness_timeout(name, self.namespace, tracker.last, min_ready_replicas, timeout) from err
@@ -256,7 +270,7 @@ class KubeAISpeechHook(BaseHook):
     def _async_kubernetes_hook(self) -> Any:
         from airflow.providers.cncf.kubernetes.hooks.kubernetes import AsyncKubernetesHook
 
-        return AsyncKubernetesHook(conn_id=self.config.kubernetes_conn_id)
+        return AsyncKubernetesHook(conn_id=self.cluster_settings.kubernetes_conn_id)
 
     async def _with_async_models(self, use: Callable[[AsyncModelClient], Any]) -> Any:
         from airflow_provider_kubeai_speech.hooks.async_cluster import AsyncModelClient
