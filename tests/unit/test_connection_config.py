@@ -100,4 +100,4 @@ def test_the_cluster_side_reads_only_what_it_needs_of_the_connection() -> None:
         assert hook._async_kubernetes_hook().conn_id == "k8s"
         assert "config" not in hook.__dict__  # nothing parsed the endpoint's settings
         with pytest.raises(KubeAISpeechError):
-            hook.base_url  # the endpoint: now its settings are parsed and refused
+            _ = hook.base_url  # the endpoint: now its settings are parsed and refused
