@@ -9,6 +9,11 @@ class KubeAISpeechError(AirflowException):
     """Base class of every error this provider raises."""
 
 
+class InvalidArgumentError(KubeAISpeechError, ValueError):
+    """An operator or hook argument that cannot work; the message names it, the value and the fix.
+    A ``ValueError`` too, so code that caught the plain ``ValueError`` raised before still does."""
+
+
 class KubeAIClusterError(KubeAISpeechError):
     """The Kubernetes API refused a request; the message is the API server's.
 

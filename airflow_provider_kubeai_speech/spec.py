@@ -45,6 +45,8 @@ __all__ = [
     "SpeechModelSpecError",
     "build_speech_model_spec",
     "check_update",
+    "require_model_name",
+    "whole_number",
 ]
 
 GROUP = "kubeai.org"
@@ -793,6 +795,23 @@ class SpeechModelSpec(_Strict):
         if all_annotations:
             metadata["annotations"] = all_annotations
         return {"apiVersion": API_VERSION, "kind": KIND, "metadata": metadata, "spec": self.kubeai_spec()}
+
+
+def whole_number(value: Any, *, minimum: int = 0, optional: bool = False) -> int | None:
+    """``value`` as a whole number >= ``minimum``: an int, or a string of one (a rendered template).
+
+    :param optional: None (or a template rendered to ``""``/``"None"``) is allowed and returned.
+    :raises ValueError: with the reason (``is not a whole number``, ``must be at least N``), for the
+        caller to put in its own message.
+    """
+    if optional and (value is None or value in ("", "None")):
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).strip().isdigit():
+        raise ValueError("is not a whole number")
+    number = int(str(value).strip())
+    if number < minimum:
+        raise ValueError(f"must be at least {minimum}")
+    return number
 
 
 def require_model_name(value: Any, field: str = "model_name") -> str:

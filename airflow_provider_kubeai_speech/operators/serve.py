@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from airflow.providers.common.compat.sdk import BaseOperator, conf
 
 from airflow_provider_kubeai_speech.capacity import autoscaling_on, hold_capacity
-from airflow_provider_kubeai_speech.exceptions import KubeAISpeechError
+from airflow_provider_kubeai_speech.exceptions import InvalidArgumentError, KubeAISpeechError
 from airflow_provider_kubeai_speech.operators.templating import KeepTrailingNewlines, is_templated
 from airflow_provider_kubeai_speech.spec import (
     REFUSED_PARAMETERS,
@@ -20,6 +20,7 @@ from airflow_provider_kubeai_speech.spec import (
     SpeechModelSpecError,
     build_speech_model_spec,
     check_update,
+    whole_number,
 )
 from airflow_provider_kubeai_speech.triggers.events import raise_for_event
 
@@ -189,7 +190,7 @@ class ServeSpeechModelOperator(KeepTrailingNewlines, BaseOperator):
             if value not in (None, "", [], {}):
                 raise SpeechModelSpecError([(key, f"{key} is not supported: {REFUSED_PARAMETERS[key]}")])
         if if_exists not in ("update", "skip", "fail"):
-            raise ValueError(f"if_exists={if_exists!r}: choose 'update', 'skip' or 'fail'.")
+            raise InvalidArgumentError(f"if_exists={if_exists!r}: choose 'update', 'skip' or 'fail'.")
         self.model_name = model_name
         self.url = url
         self.image = image
@@ -241,21 +242,14 @@ class ServeSpeechModelOperator(KeepTrailingNewlines, BaseOperator):
 
     def _min_ready(self) -> int:
         value = self.min_ready_replicas
-        if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit():
+        try:
+            number = whole_number(value, minimum=1)
+        except ValueError as err:
             raise SpeechModelSpecError(
-                [
-                    (
-                        "min_ready_replicas",
-                        f"min_ready_replicas={value!r} is not a whole number. Fix: an integer >= 1, "
-                        "e.g. min_ready_replicas=1.",
-                    )
-                ]
-            )
-        if int(value) < 1:
-            raise SpeechModelSpecError(
-                [("min_ready_replicas", f"min_ready_replicas={value!r}: must be at least 1.")]
-            )
-        return int(value)
+                [("min_ready_replicas", f"min_ready_replicas={value!r} {err}. Fix: an integer >= 1, e.g. 1.")]
+            ) from err
+        assert number is not None
+        return number
 
     def check_capacity(self, spec: SpeechModelSpec) -> None:
         """Refuse, before any cluster call, a wait that this spec can never satisfy."""

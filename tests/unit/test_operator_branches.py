@@ -11,6 +11,7 @@ import pytest
 from airflow.providers.common.compat.sdk import TaskDeferred
 
 from airflow_provider_kubeai_speech.exceptions import (
+    InvalidArgumentError,
     KubeAIClusterError,
     KubeAISpeechError,
     ModelNotFoundError,
@@ -24,7 +25,7 @@ from airflow_provider_kubeai_speech.operators.teardown import (
     ScaleSpeechModelOperator,
 )
 from airflow_provider_kubeai_speech.sensors.model_ready import SpeechModelReadySensor
-from airflow_provider_kubeai_speech.spec import SpeechModelSpecError, build_speech_model_spec
+from airflow_provider_kubeai_speech.spec import SpeechModelSpecError, build_speech_model_spec, whole_number
 
 URL = "hf://Systran/faster-whisper-tiny"
 
@@ -212,3 +213,35 @@ def test_spec_errors_are_provider_errors_and_value_errors() -> None:
         build_speech_model_spec({"model_name": "Not A Name", "url": URL})
     assert isinstance(err.value, KubeAISpeechError) and isinstance(err.value, ValueError)
     assert err.value.__cause__ is not None  # pydantic's error is kept as the cause
+
+
+@pytest.mark.parametrize(
+    ("value", "minimum", "expected"),
+    [(0, 0, 0), ("2", 1, 2), (" 3 ", 0, 3), (None, 0, None), ("None", 0, None)],
+)
+def test_one_whole_number_parser(value: Any, minimum: int, expected: int | None) -> None:
+    assert whole_number(value, minimum=minimum, optional=True) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (True, "not a whole number"),
+        (1.5, "not a whole number"),
+        ("-1", "not a whole number"),
+        (0, "at least 1"),
+    ],
+)
+def test_the_whole_number_parser_says_why(value: Any, reason: str) -> None:
+    with pytest.raises(ValueError, match=reason):
+        whole_number(value, minimum=1)
+
+
+def test_argument_errors_are_provider_errors_and_value_errors() -> None:
+    with pytest.raises(InvalidArgumentError) as err:
+        serve(if_exists="replace")
+    assert isinstance(err.value, KubeAISpeechError) and isinstance(err.value, ValueError)
+    with pytest.raises(InvalidArgumentError, match="replicas=-1: a replica count"):
+        ScaleSpeechModelOperator(task_id="scale", model_name="whisper", replicas=-1)
+    with pytest.raises(SpeechModelSpecError, match="min_ready_replicas=0 must be at least 1"):
+        serve(min_ready_replicas=0)
