@@ -183,9 +183,15 @@ class KubeAISpeechHook(BaseHook):
         """The Model object, or None."""
         return self.models.find(name)[0]
 
-    def list_model_objects(self, label_selector: str | None = None) -> list[dict[str, Any]]:
-        """Models in KubeAI's namespace (Kubernetes objects), optionally by label selector."""
+    def list_model_resources(self, label_selector: str | None = None) -> list[dict[str, Any]]:
+        """The Model resources in KubeAI's namespace (Kubernetes objects), optionally by label
+        selector. For what the endpoint serves, see :meth:`list_served_models`."""
         return self.models.list(label_selector)
+
+    def list_model_objects(self, label_selector: str | None = None) -> list[dict[str, Any]]:
+        """Deprecated alias of :meth:`list_model_resources` (removed in the next release)."""
+        _deprecated("list_model_objects", "list_model_resources")
+        return self.list_model_resources(label_selector)
 
     def delete_model(
         self, name: str, *, ignore_not_found: bool = True, wait: bool = False, timeout: float = 120
@@ -344,9 +350,15 @@ class KubeAISpeechHook(BaseHook):
             total_timeout=cfg.total_timeout,
         )
 
-    def list_models(self, feature: str | None = "SpeechToText") -> list[dict[str, Any]]:
-        """Models KubeAI's endpoint serves with ``feature`` (``GET /models?feature=...``)."""
+    def list_served_models(self, feature: str | None = "SpeechToText") -> list[dict[str, Any]]:
+        """The models KubeAI's endpoint serves with ``feature`` (``GET /models?feature=...``). For
+        the Model resources in the cluster, see :meth:`list_model_resources`."""
         return self.endpoint.list_models(feature)
+
+    def list_models(self, feature: str | None = "SpeechToText") -> list[dict[str, Any]]:
+        """Deprecated alias of :meth:`list_served_models` (removed in the next release)."""
+        _deprecated("list_models", "list_served_models")
+        return self.list_served_models(feature)
 
     def transcribe(
         self,
@@ -501,7 +513,7 @@ class KubeAISpeechHook(BaseHook):
             ok = False
             results.append(f"Kubernetes API: failed: {self._clean(err)}")
         try:
-            served = self.list_models()
+            served = self.list_served_models()
             results.append(f"KubeAI endpoint: ok ({len(served)} speech model(s) at {self.base_url})")
         except Exception as err:
             ok = False
@@ -552,6 +564,18 @@ class StatusTracker:
         if status != self.last and self.on_status is not None:
             self.on_status(status)
         self.last = status
+
+
+def _deprecated(old: str, new: str) -> None:
+    import warnings
+
+    from airflow.exceptions import AirflowProviderDeprecationWarning
+
+    warnings.warn(
+        f"KubeAISpeechHook.{old}() is deprecated; use {new}() (same arguments and result).",
+        AirflowProviderDeprecationWarning,
+        stacklevel=3,
+    )
 
 
 async def _first(pair: Any) -> Any:

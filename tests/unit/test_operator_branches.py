@@ -245,3 +245,17 @@ def test_argument_errors_are_provider_errors_and_value_errors() -> None:
         ScaleSpeechModelOperator(task_id="scale", model_name="whisper", replicas=-1)
     with pytest.raises(SpeechModelSpecError, match="min_ready_replicas=0 must be at least 1"):
         serve(min_ready_replicas=0)
+
+
+def test_the_old_listing_names_are_deprecated_aliases() -> None:
+    from airflow.exceptions import AirflowProviderDeprecationWarning
+
+    hook = KubeAISpeechHook("nowhere")
+    hook.__dict__["models"] = models = mock.MagicMock()
+    hook.__dict__["endpoint"] = endpoint = mock.MagicMock()
+    with pytest.warns(AirflowProviderDeprecationWarning, match="list_model_resources"):
+        assert hook.list_model_objects("team=asr") is models.list.return_value
+    with pytest.warns(AirflowProviderDeprecationWarning, match="list_served_models"):
+        assert hook.list_models() is endpoint.list_models.return_value
+    assert hook.list_model_resources() is models.list.return_value
+    assert hook.list_served_models("SpeechToText") is endpoint.list_models.return_value
