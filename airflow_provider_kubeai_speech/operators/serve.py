@@ -81,7 +81,7 @@ class ServeSpeechModelOperator(KeepTrailingNewlines, BaseOperator):
     :param image: model server image.
     :param adapters: refused when non-empty (KubeAI supports adapters only with vLLM).
     :param env: environment variables (a map).
-    :param envs: the seed's ``[{"name", "value"}]`` form, merged into ``env``.
+    :param envs: DigitalHub's ``[{"name", "value"}]`` form, merged into ``env``.
     :param args: model server arguments.
     :param files: ``[{"path", "content"}]`` written into the server container (at most 10).
     :param cache_profile: KubeAI cache profile (immutable once set).
@@ -91,12 +91,12 @@ class ServeSpeechModelOperator(KeepTrailingNewlines, BaseOperator):
     :param scaling: ``{replicas, min_replicas, max_replicas, autoscaling_disabled, target_request(s),
         scale_down_delay_seconds, load_balancing{strategy, prefix_hash{...}}}``.
     :param secrets: Secret names exposed to the server through ``envFrom``.
-    :param labels: Kubernetes labels (a map, or the seed's list of ``key=value`` strings).
+    :param labels: Kubernetes labels (a map, or DigitalHub's list of ``key=value`` strings).
     :param description: free text, stored as an annotation.
     :param priority_class_name: KubeAI ``priorityClassName``.
-    :param name: the seed's function name, used as ``model_name`` when that is not given.
-    :param kind: the seed's function kind; ``"kubeai-speech"`` if given.
-    :param action: the seed's task action; ``"serve"`` if given.
+    :param name: DigitalHub's function name, used as ``model_name`` when that is not given.
+    :param kind: DigitalHub's function kind; ``"kubeai-speech"`` if given.
+    :param action: DigitalHub's task action; ``"serve"`` if given.
     :param namespace: KubeAI's namespace (default: the connection's).
     :param kubeai_conn_id: the ``kubeai_speech`` connection.
     :param if_exists: when the Model already exists: ``"update"`` (apply), ``"skip"`` (leave it as
@@ -303,7 +303,7 @@ class ServeSpeechModelOperator(KeepTrailingNewlines, BaseOperator):
         self.min_ready_replicas = self._min_ready()  # a rendered "2" is the number 2 from here on
         spec = self.speech_model_spec()  # every input error before the first cluster call
         self.check_capacity(spec)
-        self.model_name = spec.model_name  # the seed's ``name`` when model_name was not given
+        self.model_name = spec.model_name  # DigitalHub's ``name`` when model_name was not given
         labels, annotations = airflow_labels_and_annotations(context)
         manifest = spec.to_manifest(self.hook.namespace, extra_labels=labels, annotations=annotations)
         user_min = manifest["spec"].get("minReplicas", 0)
