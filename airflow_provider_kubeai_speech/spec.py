@@ -45,6 +45,7 @@ __all__ = [
     "SpeechModelSpecError",
     "build_speech_model_spec",
     "check_update",
+    "refuse_unsupported",
     "require_model_name",
     "whole_number",
 ]
@@ -528,11 +529,9 @@ class SpeechModelSpec(_Strict):
     def _digitalhub_compatibility(cls, data: Any) -> Any:
         if not isinstance(data, Mapping):
             return data
-        for key, reason in REFUSED_PARAMETERS.items():
-            if data.get(key) not in (None, "", [], {}):
-                shown = repr(data[key])
-                shown = shown if len(shown) <= 80 else shown[:77] + "..."
-                raise _fail("{key}={shown} is not supported: {reason}", key=key, shown=shown, reason=reason)
+        refusal = _refusal(data)
+        if refusal is not None:
+            raise _fail("{refusal}", refusal=refusal[1])
         data = {k: v for k, v in data.items() if k not in REFUSED_PARAMETERS}
         if data.get("model_name") in (None, "") and data.get("name"):
             data["model_name"] = data["name"]
@@ -795,6 +794,26 @@ class SpeechModelSpec(_Strict):
         if all_annotations:
             metadata["annotations"] = all_annotations
         return {"apiVersion": API_VERSION, "kind": KIND, "metadata": metadata, "spec": self.kubeai_spec()}
+
+
+def _refusal(params: Mapping[str, Any]) -> tuple[str, str] | None:
+    for key, reason in REFUSED_PARAMETERS.items():
+        if params.get(key) not in (None, "", [], {}):
+            shown = repr(params[key])
+            shown = shown if len(shown) <= 80 else shown[:77] + "..."
+            return key, f"{key}={shown} is not supported: {reason}"
+    return None
+
+
+def refuse_unsupported(params: Mapping[str, Any]) -> None:
+    """Refuse a DigitalHub kubeai-speech parameter that KubeAI cannot express on a Model (the
+    check :class:`SpeechModelSpec` makes, for callers that take those parameters on their own).
+
+    :raises SpeechModelSpecError: naming the parameter, the reason and where to set it instead.
+    """
+    refusal = _refusal(params)
+    if refusal is not None:
+        raise SpeechModelSpecError([refusal])
 
 
 def whole_number(value: Any, *, minimum: int = 0, optional: bool = False) -> int | None:

@@ -138,29 +138,49 @@ class KubeAISpeechHook(BaseHook):
 
         return ModelClient(self.kubernetes_hook.api_client, self.namespace)
 
+    def render_manifest(
+        self,
+        spec: SpeechModelSpec,
+        *,
+        labels: Mapping[str, str] | None = None,
+        annotations: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """The Model manifest of ``spec`` in this hook's namespace.
+
+        :param labels: extra labels (e.g. Airflow dag/task ids).
+        :param annotations: extra annotations.
+        """
+        return spec.to_manifest(self.namespace, extra_labels=labels, annotations=annotations)
+
     def apply_model(
         self,
         spec: SpeechModelSpec | Mapping[str, Any],
         *,
         labels: Mapping[str, str] | None = None,
         annotations: Mapping[str, str] | None = None,
+        existing: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Create or update a Model by server-side apply (idempotent: re-applying changes nothing).
 
         :param spec: a :class:`SpeechModelSpec`, or a full Model manifest.
         :param labels: extra labels (e.g. Airflow dag/task ids).
         :param annotations: extra annotations.
+        :param existing: the Model as last read, when the caller has it: a change KubeAI refuses
+            on an existing Model (its CRD's update rules) is refused before the request.
+        :raises SpeechModelSpecError: the update would change what KubeAI keeps immutable.
         :return: the Model as stored.
         """
         manifest = (
-            spec.to_manifest(self.namespace, extra_labels=labels, annotations=annotations)
+            self.render_manifest(spec, labels=labels, annotations=annotations)
             if isinstance(spec, SpeechModelSpec)
             else dict(spec)
         )
+        if existing is not None:
+            check_update(existing.get("spec", {}), manifest["spec"])
         try:
             return self.models.apply(manifest)
-        except KubeAISpeechError as err:
-            if isinstance(err, KubeAIClusterError) and err.status == 422:
+        except KubeAIClusterError as err:
+            if err.status == 422:
                 self._explain_update_refusal(manifest)
             raise
 

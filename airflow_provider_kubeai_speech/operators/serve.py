@@ -15,11 +15,10 @@ from airflow_provider_kubeai_speech.capacity import autoscaling_on, hold_capacit
 from airflow_provider_kubeai_speech.exceptions import InvalidArgumentError, KubeAISpeechError
 from airflow_provider_kubeai_speech.operators.templating import KeepTrailingNewlines, is_templated
 from airflow_provider_kubeai_speech.spec import (
-    REFUSED_PARAMETERS,
     SpeechModelSpec,
     SpeechModelSpecError,
     build_speech_model_spec,
-    check_update,
+    refuse_unsupported,
     whole_number,
 )
 from airflow_provider_kubeai_speech.triggers.events import raise_for_event
@@ -33,28 +32,8 @@ if TYPE_CHECKING:
 
 IfExists = Literal["update", "skip", "fail"]
 STATE_KEY = "kubeai_speech_model"
-_SPEC_FIELDS = (
-    "model_name",
-    "url",
-    "image",
-    "adapters",
-    "env",
-    "envs",
-    "args",
-    "files",
-    "cache_profile",
-    "profile",
-    "processors",
-    "replicas",
-    "scaling",
-    "secrets",
-    "labels",
-    "description",
-    "priority_class_name",
-    "name",
-    "kind",
-    "action",
-)
+#: the operator's arguments that make the spec: the spec's own fields, declared once, there
+_SPEC_FIELDS = tuple(SpeechModelSpec.model_fields)
 
 
 class ServeSpeechModelOperator(KeepTrailingNewlines, BaseOperator):
@@ -174,21 +153,20 @@ class ServeSpeechModelOperator(KeepTrailingNewlines, BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        refused = {
-            "node_selector": node_selector,
-            "volumes": volumes,
-            "resources": resources,
-            "affinity": affinity,
-            "tolerations": tolerations,
-            "service_type": service_type,
-            "service_name": service_name,
-            "project": project,
-            "uuid": uuid,
-            "embedded": embedded,
-        }
-        for key, value in refused.items():
-            if value not in (None, "", [], {}):
-                raise SpeechModelSpecError([(key, f"{key} is not supported: {REFUSED_PARAMETERS[key]}")])
+        refuse_unsupported(
+            {
+                "node_selector": node_selector,
+                "volumes": volumes,
+                "resources": resources,
+                "affinity": affinity,
+                "tolerations": tolerations,
+                "service_type": service_type,
+                "service_name": service_name,
+                "project": project,
+                "uuid": uuid,
+                "embedded": embedded,
+            }
+        )
         if if_exists not in ("update", "skip", "fail"):
             raise InvalidArgumentError(f"if_exists={if_exists!r}: choose 'update', 'skip' or 'fail'.")
         self.model_name = model_name
@@ -305,7 +283,7 @@ class ServeSpeechModelOperator(KeepTrailingNewlines, BaseOperator):
         self.check_capacity(spec)
         self.model_name = spec.model_name  # DigitalHub's ``name`` when model_name was not given
         labels, annotations = airflow_labels_and_annotations(context)
-        manifest = spec.to_manifest(self.hook.namespace, extra_labels=labels, annotations=annotations)
+        manifest = self.hook.render_manifest(spec, labels=labels, annotations=annotations)
         user_min = manifest["spec"].get("minReplicas", 0)
         if self.hold_capacity:
             manifest = hold_capacity(manifest, self.needed_replicas(spec))
@@ -327,9 +305,8 @@ class ServeSpeechModelOperator(KeepTrailingNewlines, BaseOperator):
         elif self.if_exists == "skip" and not ours:
             self.log.info("KubeAI Model %s/%s exists; if_exists='skip' leaves it as it is", namespace, name)
         else:
-            check_update(existing.get("spec", {}), manifest["spec"])
             self._created = ours
-            applied = self.hook.apply_model(manifest)
+            applied = self.hook.apply_model(manifest, existing=existing)
             changed = applied["metadata"]["resourceVersion"] != existing["metadata"]["resourceVersion"]
             self.log.info(
                 "KubeAI Model %s/%s %s", namespace, name, "updated" if changed else "already up to date"

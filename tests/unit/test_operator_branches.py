@@ -48,6 +48,7 @@ def mocked_hook(operator: Any, *, existing: dict[str, Any] | None = None, ready:
     hook.find_model.return_value = existing
     hook.model_status.return_value = status(ready)
     hook.apply_model.return_value = {"metadata": {"resourceVersion": "2"}}
+    hook.render_manifest.side_effect = lambda spec, **kw: KubeAISpeechHook.render_manifest(hook, spec, **kw)
     operator.__dict__["hook"] = hook  # the operators' cached `hook` property
     return hook
 
@@ -259,3 +260,23 @@ def test_the_old_listing_names_are_deprecated_aliases() -> None:
         assert hook.list_models() is endpoint.list_models.return_value
     assert hook.list_model_resources() is models.list.return_value
     assert hook.list_served_models("SpeechToText") is endpoint.list_models.return_value
+
+
+def test_the_hook_refuses_an_immutable_change_before_the_request() -> None:
+    """check_update lives in the hook: serve hands it the Model it read, the hook refuses first."""
+    hook = KubeAISpeechHook("nowhere", namespace="kubeai")
+    hook.__dict__["models"] = models = mock.MagicMock()
+    spec = build_speech_model_spec({"model_name": "whisper", "url": URL, "cache_profile": "fast"})
+    existing = {"spec": {**spec.kubeai_spec(), "url": "hf://Systran/faster-whisper-small"}}
+    with pytest.raises(SpeechModelSpecError):
+        hook.apply_model(spec, existing=existing)
+    models.apply.assert_not_called()
+    hook.apply_model(spec)  # without what it read, the API server is the judge
+    models.apply.assert_called_once()
+
+
+def test_serve_refuses_unsupported_parameters_with_the_spec_s_message() -> None:
+    with pytest.raises(
+        SpeechModelSpecError, match=r"volumes=\['x'\] is not supported: a KubeAI Model cannot"
+    ):
+        serve(volumes=["x"])
