@@ -21,7 +21,7 @@ from airflow_provider_kubeai_speech.exceptions import (
     ModelNotFoundError,
     ReadinessTimeoutError,
 )
-from airflow_provider_kubeai_speech.hooks.cluster_retry import backoff, is_transient, retry_policy
+from airflow_provider_kubeai_speech.hooks.cluster_retry import api_status, backoff, is_transient, retry_policy
 from airflow_provider_kubeai_speech.model_status import ModelStatus
 from airflow_provider_kubeai_speech.spec import GROUP, PLURAL, VERSION
 
@@ -39,7 +39,7 @@ T = TypeVar("T")
 
 def cluster_error(err: Exception, what: str) -> KubeAIClusterError:
     """Turn a kubernetes ``ApiException`` into a provider error carrying the API server's message."""
-    status = int(getattr(err, "status", 0) or 0)
+    status = api_status(err) or 0
     body = getattr(err, "body", None)
     message, reason = str(getattr(err, "reason", "") or err), ""
     if body:
@@ -293,7 +293,7 @@ class ModelWatch:
     def pause_after_failure(self, err: BaseException | None = None) -> float:
         """Seconds to wait before re-listing (none after 410 Gone: re-list at once)."""
         self.failures += 1
-        if getattr(err, "status", None) == 410:
+        if err is not None and api_status(err) == 410:
             return 0.0
         return min(backoff(self.failures, err), self.remaining())
 

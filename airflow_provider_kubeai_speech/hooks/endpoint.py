@@ -502,7 +502,7 @@ class SpeechEndpointClient:
             self._raise_for_status(response, what, model=model)
             result = self.parse_transcription(response, response_format, what)
         except (KubeAIEndpointError, ModelNotFoundError) as err:
-            err.attempts = attempts  # type: ignore[union-attr]
+            err.attempts = attempts
             raise
         sent = uploads[-1].sent if uploads else 0
         result.attempts, result.bytes_sent, result.seconds = attempts, sent, time.monotonic() - started

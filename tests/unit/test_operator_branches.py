@@ -280,3 +280,10 @@ def test_serve_refuses_unsupported_parameters_with_the_spec_s_message() -> None:
         SpeechModelSpecError, match=r"volumes=\['x'\] is not supported: a KubeAI Model cannot"
     ):
         serve(volumes=["x"])
+
+
+def test_every_provider_error_declares_its_attempts() -> None:
+    err = ModelNotFoundError("gone")
+    assert err.attempts == 0
+    err.attempts = 3  # the endpoint client counts the requests made for any provider error
+    assert err.attempts == 3 and KubeAISpeechError("x").attempts == 0
