@@ -73,6 +73,7 @@ CACHE_PROFILE_URL_SCHEMES = ("hf://", "s3://", "gs://", "oss://")
 CACHE_PROFILE_REQUIRED_SCHEMES = ("gs://", "oss://")
 
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+_ADAPTER_NAME = re.compile(r"[a-z0-9-]+")
 _DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 _LABEL_NAME = re.compile(r"([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)")
 _RESOURCE_PROFILE_NAME = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?")
@@ -833,13 +834,28 @@ def whole_number(value: Any, *, minimum: int = 0, optional: bool = False) -> int
     return number
 
 
-def require_model_name(value: Any, field: str = "model_name") -> str:
+def require_model_name(value: Any, field: str = "model_name", *, adapter: bool = False) -> str:
     """``value`` when it is a KubeAI Model name; otherwise a :class:`SpeechModelSpecError` naming the
     field, the value and the fix (for operators that act on an existing Model).
 
     :param value: the (rendered) name.
     :param field: the argument it came from.
+    :param adapter: also accept ``<model>_<adapter>``, the name KubeAI's endpoint takes for a
+        Model's adapter (requests; a Model itself never has an ``_``).
     """
+    if adapter and isinstance(value, str) and "_" in value:
+        model, _, adapter_name = value.partition("_")
+        if not _ADAPTER_NAME.fullmatch(adapter_name):
+            raise SpeechModelSpecError(
+                [
+                    (
+                        field,
+                        f"{value!r}: {adapter_name!r} is not an adapter name (a-z, 0-9, '-'). Fix: <model>_<adapter>.",
+                    )
+                ]
+            )
+        require_model_name(model, field)
+        return value
     if not isinstance(value, str):
         raise SpeechModelSpecError(
             [(field, f"{value!r} is not a Model name. Fix: the Model's name, a string.")]

@@ -287,3 +287,14 @@ def test_every_provider_error_declares_its_attempts() -> None:
     assert err.attempts == 0
     err.attempts = 3  # the endpoint client counts the requests made for any provider error
     assert err.attempts == 3 and KubeAISpeechError("x").attempts == 0
+
+
+def test_require_model_name_takes_an_adapter_where_requests_do() -> None:
+    from airflow_provider_kubeai_speech.spec import require_model_name
+
+    assert require_model_name("whisper_legal", adapter=True) == "whisper_legal"
+    with pytest.raises(SpeechModelSpecError):
+        require_model_name("whisper_legal")  # a Model's own name has no adapter
+    for bad in ("Whisper_legal", "whisper_Legal!", "_legal"):
+        with pytest.raises(SpeechModelSpecError):
+            require_model_name(bad, adapter=True)
