@@ -6,7 +6,18 @@ from airflow.providers.common.compat.sdk import AirflowException
 
 
 class KubeAISpeechError(AirflowException):
-    """Base class of every error this provider raises."""
+    """Base class of every error this provider raises.
+
+    :ivar attempts: requests made before giving up (0 where nothing counts them); declared here so
+        that callers read ``err.attempts`` of any provider error instead of probing for it.
+    """
+
+    attempts: int = 0
+
+
+class InvalidArgumentError(KubeAISpeechError, ValueError):
+    """An operator or hook argument that cannot work; the message names it, the value and the fix.
+    A ``ValueError`` too, so code that caught the plain ``ValueError`` raised before still does."""
 
 
 class KubeAIClusterError(KubeAISpeechError):

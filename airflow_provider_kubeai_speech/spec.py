@@ -1,9 +1,10 @@
-"""The speech model: seed (DigitalHub ``kubeai-speech``) parameters in, an exact KubeAI ``Model`` out.
+"""The speech model: DigitalHub kubeai-speech parameters in, an exact KubeAI ``Model`` out.
 
 :class:`SpeechModelSpec` is the single source of truth for what a speech model is. It accepts every
-parameter the seed documents, maps each one to its KubeAI field or refuses it with the reason and
+parameter DigitalHub's kubeai-speech function documents, maps each one to its KubeAI field or refuses it with the reason and
 the place where that setting lives instead, and checks every rule of KubeAI's CRD (schema and CEL)
-before any cluster call. This module imports neither Airflow nor Kubernetes.
+before any cluster call. This module imports no Kubernetes code; of Airflow only the exception base
+that :mod:`.exceptions` builds the provider's hierarchy on.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from airflow_provider_kubeai_speech.exceptions import KubeAISpeechError
+
 __all__ = [
     "API_VERSION",
     "ENGINE",
@@ -42,6 +45,9 @@ __all__ = [
     "SpeechModelSpecError",
     "build_speech_model_spec",
     "check_update",
+    "refuse_unsupported",
+    "require_model_name",
+    "whole_number",
 ]
 
 GROUP = "kubeai.org"
@@ -51,7 +57,8 @@ KIND = "Model"
 PLURAL = "models"
 ENGINE = "FasterWhisper"
 FEATURE = "SpeechToText"
-SEED_KIND = "kubeai-speech"
+DIGITALHUB_KIND = "kubeai-speech"
+DESCRIPTION_ANNOTATION = "kubeai-speech.airflow.apache.org/description"
 
 MAX_MODEL_NAME_LENGTH = 40
 MAX_FILES = 10
@@ -66,11 +73,12 @@ CACHE_PROFILE_URL_SCHEMES = ("hf://", "s3://", "gs://", "oss://")
 CACHE_PROFILE_REQUIRED_SCHEMES = ("gs://", "oss://")
 
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+_ADAPTER_NAME = re.compile(r"[a-z0-9-]+")
 _DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 _LABEL_NAME = re.compile(r"([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)")
 _RESOURCE_PROFILE_NAME = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?")
-# The seed's store:// form: DigitalHub's own artifact store, resolved by DigitalHub, not by KubeAI.
-_SEED_STORE_URL = re.compile(r"^store://([^/]+)/model/huggingface/.+")
+# DigitalHub's store:// form: DigitalHub's own artifact store, resolved by DigitalHub, not by KubeAI.
+_DIGITALHUB_STORE_URL = re.compile(r"^store://([^/]+)/model/huggingface/.+")
 _HF_REPO = re.compile(r"hf://[A-Za-z0-9][-A-Za-z0-9_.]*/[A-Za-z0-9][-A-Za-z0-9_.]*(@[^\s]+)?")
 
 _RESOURCE_PROFILE_FIX = (
@@ -79,7 +87,7 @@ _RESOURCE_PROFILE_FIX = (
     "runtimeClassName); choose that profile with profile=<name> and processors=<count>."
 )
 
-#: Seed parameters that KubeAI cannot express on a Model, with the reason and where to set them.
+#: DigitalHub kubeai-speech parameters that KubeAI cannot express on a Model, with the reason and where to set them.
 REFUSED_PARAMETERS: dict[str, str] = {
     "node_selector": f"a KubeAI Model has no per-model node selector. {_RESOURCE_PROFILE_FIX}",
     "affinity": f"a KubeAI Model has no per-model affinity. {_RESOURCE_PROFILE_FIX}",
@@ -115,7 +123,7 @@ REFUSED_PARAMETERS: dict[str, str] = {
 }
 
 
-class SpeechModelSpecError(ValueError):
+class SpeechModelSpecError(KubeAISpeechError, ValueError):
     """A speech model specification KubeAI would refuse (or could not honour).
 
     Each line of the message names the parameter, the bad value and the fix.
@@ -208,7 +216,7 @@ class _Strict(BaseModel):
 
 
 class PrefixHash(_Strict):
-    """Settings of the ``PrefixHash`` load-balancing strategy (seed ``scaling.load_balancing.prefix_hash``).
+    """Settings of the ``PrefixHash`` load-balancing strategy (DigitalHub ``scaling.load_balancing.prefix_hash``).
 
     :param mean_load_factor: KubeAI ``meanLoadFactor`` (>= 100, KubeAI default 125).
     :param replication: KubeAI ``replication`` (virtual nodes per endpoint; immutable; default 256).
@@ -231,7 +239,7 @@ class PrefixHash(_Strict):
 
 
 class LoadBalancing(_Strict):
-    """How KubeAI spreads requests over replicas (seed ``scaling.load_balancing``).
+    """How KubeAI spreads requests over replicas (DigitalHub ``scaling.load_balancing``).
 
     :param strategy: ``"LeastLoad"`` (KubeAI default) or ``"PrefixHash"``.
     :param prefix_hash: settings used by the ``PrefixHash`` strategy.
@@ -251,14 +259,14 @@ class LoadBalancing(_Strict):
 
 
 class Scaling(_Strict):
-    """Replica count and autoscaling (seed ``scaling``).
+    """Replica count and autoscaling (DigitalHub ``scaling``).
 
     :param replicas: KubeAI ``replicas`` (the desired count; the autoscaler moves it within
         ``[min_replicas, max_replicas]`` unless ``autoscaling_disabled``).
     :param min_replicas: KubeAI ``minReplicas`` (>= 0; 0 allows scale to zero). Defaults to 0.
     :param max_replicas: KubeAI ``maxReplicas`` (>= 1, >= ``min_replicas``).
     :param autoscaling_disabled: KubeAI ``autoscalingDisabled``.
-    :param target_requests: KubeAI ``targetRequests`` (>= 1, KubeAI default 100). The seed documents
+    :param target_requests: KubeAI ``targetRequests`` (>= 1, KubeAI default 100). DigitalHub documents
         it as ``target_request``; both names are accepted (DigitalHub silently dropped it).
     :param scale_down_delay_seconds: KubeAI ``scaleDownDelaySeconds`` (>= 0, KubeAI default 30).
     :param load_balancing: KubeAI ``loadBalancing``.
@@ -281,7 +289,7 @@ class Scaling(_Strict):
             if data["target_request"] != data["target_requests"]:
                 raise _fail(
                     "target_request={a!r} and target_requests={b!r} disagree. Fix: give only "
-                    "target_requests (target_request is the seed's spelling of the same field).",
+                    "target_requests (target_request is DigitalHub's spelling of the same field).",
                     a=data["target_request"],
                     b=data["target_requests"],
                 )
@@ -301,7 +309,7 @@ class Scaling(_Strict):
 
 
 class ModelFile(_Strict):
-    """A file KubeAI writes into the model server's container (seed ``files`` item).
+    """A file KubeAI writes into the model server's container (DigitalHub ``files`` item).
 
     :param path: absolute path without ``:`` (at most 1024 characters).
     :param content: the file's text (at most 100000 characters).
@@ -337,7 +345,7 @@ class ModelFile(_Strict):
 
 
 class EnvVar(_Strict):
-    """One item of the seed's ``envs`` list (Kubernetes ``EnvVar`` form, literal values only).
+    """One item of DigitalHub's ``envs`` list (Kubernetes ``EnvVar`` form, literal values only).
 
     :param name: variable name.
     :param value: its value.
@@ -362,7 +370,7 @@ class EnvVar(_Strict):
 
 
 class Adapter(_Strict):
-    """A seed adapter (``{"name", "url"}``). KubeAI refuses adapters on speech models.
+    """A DigitalHub adapter (``{"name", "url"}``). KubeAI refuses adapters on speech models.
 
     :param name: adapter name.
     :param url: adapter location.
@@ -382,8 +390,8 @@ def _check_env_name(name: str) -> str:
     return name
 
 
-def _labels_from_seed(value: Any) -> Any:
-    # The seed's labels are a list of strings (tags); Kubernetes labels are a key -> value map.
+def _labels_from_digitalhub(value: Any) -> Any:
+    # DigitalHub's labels are a list of strings (tags); Kubernetes labels are a key -> value map.
     if isinstance(value, list | tuple):
         labels: dict[str, str] = {}
         for item in value:
@@ -459,35 +467,35 @@ def check_model_name(name: str) -> str:
 class SpeechModelSpec(_Strict):
     """A speech-to-text model served by KubeAI (engine ``FasterWhisper``, feature ``SpeechToText``).
 
-    Built from the seed's parameter names with :meth:`model_validate` (or :func:`build_speech_model_spec`,
+    Built from DigitalHub's kubeai-speech parameter names with :meth:`model_validate` (or :func:`build_speech_model_spec`,
     which raises :class:`SpeechModelSpecError`), rendered with :meth:`to_manifest`.
 
     :param model_name: the KubeAI Model name (DNS-1123 label, <= 40 characters); requests address the
-        model by it. The seed's function ``name`` is used when ``model_name`` is not given.
+        model by it. DigitalHub's function ``name`` is used when ``model_name`` is not given.
     :param url: where the weights are: ``hf://owner/repo``, ``s3://...``, ``pvc://...``, or ``gs://`` /
-        ``oss://`` with a ``cache_profile``. The seed's ``store://`` (DigitalHub store) and ``ollama://``
+        ``oss://`` with a ``cache_profile``. DigitalHub's ``store://`` (DigitalHub store) and ``ollama://``
         (OLlama engine) are refused with the reason.
     :param image: KubeAI ``image`` (overrides the engine's default image).
     :param adapters: refused when non-empty: KubeAI only supports adapters with the VLLM engine.
     :param env: KubeAI ``env`` (a map); merged with ``envs``.
-    :param envs: the seed's list form ``[{"name", "value"}]``, merged into ``env``.
+    :param envs: DigitalHub's list form ``[{"name", "value"}]``, merged into ``env``.
     :param args: KubeAI ``args`` passed to the model server.
     :param files: KubeAI ``files`` (at most 10, unique absolute paths without ':').
     :param cache_profile: KubeAI ``cacheProfile`` (only with hf/s3/gs/oss urls; immutable).
-    :param profile: resource profile name (seed task ``profile``), default ``"cpu"``.
-    :param processors: resource profile count (seed run ``processors``), default 1:
+    :param profile: resource profile name (DigitalHub task ``profile``), default ``"cpu"``.
+    :param processors: resource profile count (DigitalHub run ``processors``), default 1:
         ``resourceProfile = "<profile>:<processors>"``.
-    :param replicas: KubeAI ``replicas`` (seed task parameter; same as ``scaling.replicas``).
+    :param replicas: KubeAI ``replicas`` (DigitalHub task parameter; same as ``scaling.replicas``).
     :param scaling: replica and autoscaling settings, see :class:`Scaling`.
     :param secrets: Secret names, mounted with ``envFrom: [{secretRef: {name}}]``.
-    :param labels: Kubernetes labels, a map or the seed's list of ``"key=value"`` / ``"tag"`` strings.
+    :param labels: Kubernetes labels, a map or DigitalHub's list of ``"key=value"`` / ``"tag"`` strings.
     :param description: free text, stored in an annotation (KubeAI has no description field).
     :param priority_class_name: KubeAI ``priorityClassName``.
-    :param name: the seed's function name (used as ``model_name`` when that is absent).
-    :param kind: the seed's function kind; must be ``"kubeai-speech"`` if given.
-    :param action: the seed's task action; must be ``"serve"`` if given.
+    :param name: DigitalHub's function name (used as ``model_name`` when that is absent).
+    :param kind: DigitalHub's function kind; must be ``"kubeai-speech"`` if given.
+    :param action: DigitalHub's task action; must be ``"serve"`` if given.
 
-    Seed parameters with no per-model KubeAI field (``node_selector``, ``volumes``, ``resources``,
+    DigitalHub kubeai-speech parameters with no per-model KubeAI field (``node_selector``, ``volumes``, ``resources``,
     ``affinity``, ``tolerations``, ``service_type``, ``service_name``, ``uuid``, ``embedded``,
     ``project``) are refused with the reason and where to configure them instead.
     """
@@ -509,7 +517,7 @@ class SpeechModelSpec(_Strict):
     scaling: Scaling | None = None
     secrets: list[str] | None = None
     labels: Annotated[
-        dict[str, str] | None, BeforeValidator(_labels_from_seed), AfterValidator(_check_labels)
+        dict[str, str] | None, BeforeValidator(_labels_from_digitalhub), AfterValidator(_check_labels)
     ] = None
     description: str | None = None
     priority_class_name: str | None = None
@@ -519,14 +527,12 @@ class SpeechModelSpec(_Strict):
 
     @model_validator(mode="before")
     @classmethod
-    def _seed_compatibility(cls, data: Any) -> Any:
+    def _digitalhub_compatibility(cls, data: Any) -> Any:
         if not isinstance(data, Mapping):
             return data
-        for key, reason in REFUSED_PARAMETERS.items():
-            if data.get(key) not in (None, "", [], {}):
-                shown = repr(data[key])
-                shown = shown if len(shown) <= 80 else shown[:77] + "..."
-                raise _fail("{key}={shown} is not supported: {reason}", key=key, shown=shown, reason=reason)
+        refusal = _refusal(data)
+        if refusal is not None:
+            raise _fail("{refusal}", refusal=refusal[1])
         data = {k: v for k, v in data.items() if k not in REFUSED_PARAMETERS}
         if data.get("model_name") in (None, "") and data.get("name"):
             data["model_name"] = data["name"]
@@ -534,7 +540,7 @@ class SpeechModelSpec(_Strict):
 
     @model_validator(mode="after")
     def _check_model(self) -> SpeechModelSpec:
-        self._check_seed_identity()
+        self._check_digitalhub_identity()
         self._check_url()
         self._check_cache_profile()
         self._check_resource_profile()
@@ -545,16 +551,16 @@ class SpeechModelSpec(_Strict):
         self._check_replicas()
         return self
 
-    def _check_seed_identity(self) -> None:
-        if self.kind is not None and self.kind != SEED_KIND:
+    def _check_digitalhub_identity(self) -> None:
+        if self.kind is not None and self.kind != DIGITALHUB_KIND:
             raise _fail(
-                "kind={kind!r}: this provider serves the seed kind 'kubeai-speech' (KubeAI "
+                "kind={kind!r}: this provider serves DigitalHub's function kind 'kubeai-speech' (KubeAI "
                 "engine FasterWhisper, feature SpeechToText). Fix: drop kind or set 'kubeai-speech'.",
                 kind=self.kind,
             )
         if self.action is not None and self.action != "serve":
             raise _fail(
-                "action={action!r}: ServeSpeechModelOperator performs the seed's 'serve' action "
+                "action={action!r}: ServeSpeechModelOperator performs DigitalHub's 'serve' action "
                 "only. Fix: drop action; transcribe with InvokeSpeechOperator.",
                 action=self.action,
             )
@@ -567,7 +573,7 @@ class SpeechModelSpec(_Strict):
                 "'hf://Systran/faster-whisper-small'.",
                 url=self.url,
             )
-        if _SEED_STORE_URL.match(url) or url.startswith("store://"):
+        if _DIGITALHUB_STORE_URL.match(url) or url.startswith("store://"):
             raise _fail(
                 "url {url!r} points into DigitalHub's artifact store, which KubeAI cannot read. "
                 "Fix: give the model's own location, e.g. 'hf://Systran/faster-whisper-small' or "
@@ -585,7 +591,7 @@ class SpeechModelSpec(_Strict):
         if scheme is None:
             raise _fail(
                 "url {url!r} has an unsupported scheme: KubeAI needs hf://, pvc://, s3://, gs:// "
-                "or oss:// (the seed's pattern also let 's://', 'h://' and 'pv://' through; "
+                "or oss:// (DigitalHub's pattern also let 's://', 'h://' and 'pv://' through; "
                 "KubeAI refuses them). Fix: e.g. 'hf://Systran/faster-whisper-small'.",
                 url=url,
             )
@@ -701,7 +707,7 @@ class SpeechModelSpec(_Strict):
 
     @property
     def merged_env(self) -> dict[str, str]:
-        """``env`` and the seed's ``envs`` list, merged."""
+        """``env`` and DigitalHub's ``envs`` list, merged."""
         env = dict(self.env or {})
         env.update({item.name: item.value for item in self.envs or []})
         return env
@@ -778,7 +784,7 @@ class SpeechModelSpec(_Strict):
             try:
                 _check_labels(dict(extra_labels))
             except PydanticCustomError as err:
-                raise SpeechModelSpecError([("labels", str(err))]) from None
+                raise SpeechModelSpecError([("labels", str(err))]) from err
             labels.update(extra_labels)
         metadata: dict[str, Any] = {"name": self.model_name, "namespace": namespace}
         if labels:
@@ -791,16 +797,65 @@ class SpeechModelSpec(_Strict):
         return {"apiVersion": API_VERSION, "kind": KIND, "metadata": metadata, "spec": self.kubeai_spec()}
 
 
-DESCRIPTION_ANNOTATION = "kubeai-speech.airflow.apache.org/description"
+def _refusal(params: Mapping[str, Any]) -> tuple[str, str] | None:
+    for key, reason in REFUSED_PARAMETERS.items():
+        if params.get(key) not in (None, "", [], {}):
+            shown = repr(params[key])
+            shown = shown if len(shown) <= 80 else shown[:77] + "..."
+            return key, f"{key}={shown} is not supported: {reason}"
+    return None
 
 
-def require_model_name(value: Any, field: str = "model_name") -> str:
+def refuse_unsupported(params: Mapping[str, Any]) -> None:
+    """Refuse a DigitalHub kubeai-speech parameter that KubeAI cannot express on a Model (the
+    check :class:`SpeechModelSpec` makes, for callers that take those parameters on their own).
+
+    :raises SpeechModelSpecError: naming the parameter, the reason and where to set it instead.
+    """
+    refusal = _refusal(params)
+    if refusal is not None:
+        raise SpeechModelSpecError([refusal])
+
+
+def whole_number(value: Any, *, minimum: int = 0, optional: bool = False) -> int | None:
+    """``value`` as a whole number >= ``minimum``: an int, or a string of one (a rendered template).
+
+    :param optional: None (or a template rendered to ``""``/``"None"``) is allowed and returned.
+    :raises ValueError: with the reason (``is not a whole number``, ``must be at least N``), for the
+        caller to put in its own message.
+    """
+    if optional and (value is None or value in ("", "None")):
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).strip().isdigit():
+        raise ValueError("is not a whole number")
+    number = int(str(value).strip())
+    if number < minimum:
+        raise ValueError(f"must be at least {minimum}")
+    return number
+
+
+def require_model_name(value: Any, field: str = "model_name", *, adapter: bool = False) -> str:
     """``value`` when it is a KubeAI Model name; otherwise a :class:`SpeechModelSpecError` naming the
     field, the value and the fix (for operators that act on an existing Model).
 
     :param value: the (rendered) name.
     :param field: the argument it came from.
+    :param adapter: also accept ``<model>_<adapter>``, the name KubeAI's endpoint takes for a
+        Model's adapter (requests; a Model itself never has an ``_``).
     """
+    if adapter and isinstance(value, str) and "_" in value:
+        model, _, adapter_name = value.partition("_")
+        if not _ADAPTER_NAME.fullmatch(adapter_name):
+            raise SpeechModelSpecError(
+                [
+                    (
+                        field,
+                        f"{value!r}: {adapter_name!r} is not an adapter name (a-z, 0-9, '-'). Fix: <model>_<adapter>.",
+                    )
+                ]
+            )
+        require_model_name(model, field)
+        return value
     if not isinstance(value, str):
         raise SpeechModelSpecError(
             [(field, f"{value!r} is not a Model name. Fix: the Model's name, a string.")]
@@ -812,16 +867,16 @@ def require_model_name(value: Any, field: str = "model_name") -> str:
 
 
 def build_speech_model_spec(params: Mapping[str, Any]) -> SpeechModelSpec:
-    """Validate seed-style parameters into a :class:`SpeechModelSpec`.
+    """Validate DigitalHub kubeai-speech parameters into a :class:`SpeechModelSpec`.
 
-    :param params: the seed's parameter names and values.
+    :param params: DigitalHub's parameter names and values.
     :raises SpeechModelSpecError: listing every problem as ``field: message`` with the bad value
         and the fix.
     """
     try:
         return SpeechModelSpec.model_validate(dict(params))
     except ValidationError as err:
-        raise SpeechModelSpecError(_problems(err)) from None
+        raise SpeechModelSpecError(_problems(err)) from err
 
 
 def _problems(err: ValidationError) -> list[tuple[str, str]]:

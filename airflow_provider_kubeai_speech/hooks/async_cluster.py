@@ -7,7 +7,8 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_kubeai_speech.exceptions import ModelNotFoundError
-from airflow_provider_kubeai_speech.hooks.cluster import ModelWatch, backoff, cluster_error, is_transient
+from airflow_provider_kubeai_speech.hooks.cluster import ModelWatch, cluster_error
+from airflow_provider_kubeai_speech.hooks.cluster_retry import is_transient, retry_policy
 from airflow_provider_kubeai_speech.spec import GROUP, PLURAL, VERSION
 
 if TYPE_CHECKING:
@@ -32,21 +33,22 @@ class AsyncModelClient:
         self.attempts = attempts
 
     async def _call(self, what: str, fn: Callable[[], Any], *, write: bool = False) -> Any:
+        import tenacity
         from kubernetes_asyncio.client import ApiException
 
-        for attempt in range(1, self.attempts + 1):
-            try:
-                return await fn()
-            except ApiException as err:
-                if attempt == self.attempts or not is_transient(err, write=write):
-                    raise cluster_error(err, what) from None
-                delay = backoff(attempt, err)
-            except (OSError, asyncio.TimeoutError) as err:
-                if attempt == self.attempts:
-                    raise
-                delay = backoff(attempt, err)
-            await asyncio.sleep(delay)
-        raise AssertionError("unreachable")
+        retrying = tenacity.AsyncRetrying(
+            **retry_policy(
+                what, attempts=self.attempts, write=write, connection_errors=(OSError, asyncio.TimeoutError)
+            )
+        )
+
+        async def attempt() -> Any:  # fn returns an awaitable; tenacity awaits coroutine functions only
+            return await fn()
+
+        try:
+            return await retrying(attempt)
+        except ApiException as err:
+            raise cluster_error(err, what) from err
 
     async def find(self, name: str) -> tuple[dict[str, Any] | None, str]:
         listed = await self._call(
@@ -113,7 +115,7 @@ class AsyncModelClient:
                             break
             except ApiException as err:
                 if err.status != 410 and not is_transient(err):
-                    raise cluster_error(err, what) from None
+                    raise cluster_error(err, what) from err
                 await asyncio.sleep(cursor.pause_after_failure(err))
             except Exception as err:
                 # a dropped stream: OSError/TimeoutError, or aiohttp's payload errors (not OSError)

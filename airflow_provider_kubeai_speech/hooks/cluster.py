@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import time
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -22,6 +21,7 @@ from airflow_provider_kubeai_speech.exceptions import (
     ModelNotFoundError,
     ReadinessTimeoutError,
 )
+from airflow_provider_kubeai_speech.hooks.cluster_retry import api_status, backoff, is_transient, retry_policy
 from airflow_provider_kubeai_speech.model_status import ModelStatus
 from airflow_provider_kubeai_speech.spec import GROUP, PLURAL, VERSION
 
@@ -32,7 +32,6 @@ log = logging.getLogger(__name__)
 
 FIELD_MANAGER = "airflow-kubeai-speech"
 APPLY_CONTENT_TYPE = "application/apply-patch+yaml"
-TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
 #: longest single watch request; the wait re-lists after it (cheap insurance against lost events)
 WATCH_SECONDS = 300
 T = TypeVar("T")
@@ -40,7 +39,7 @@ T = TypeVar("T")
 
 def cluster_error(err: Exception, what: str) -> KubeAIClusterError:
     """Turn a kubernetes ``ApiException`` into a provider error carrying the API server's message."""
-    status = int(getattr(err, "status", 0) or 0)
+    status = api_status(err) or 0
     body = getattr(err, "body", None)
     message, reason = str(getattr(err, "reason", "") or err), ""
     if body:
@@ -61,36 +60,6 @@ def cluster_error(err: Exception, what: str) -> KubeAIClusterError:
     )
 
 
-def is_transient(err: BaseException, *, write: bool = False) -> bool:
-    status = getattr(err, "status", None)
-    if status is None:
-        return _is_connection_problem(err)
-    return int(status) in TRANSIENT_STATUSES or (write and int(status) == 409)
-
-
-def _is_connection_problem(err: BaseException) -> bool:
-    import urllib3
-
-    return isinstance(err, urllib3.exceptions.HTTPError | ConnectionError | TimeoutError)
-
-
-def retry_after(err: BaseException) -> float | None:
-    headers = getattr(err, "headers", None) or {}
-    value = headers.get("Retry-After") if hasattr(headers, "get") else None
-    try:
-        return min(60.0, float(value)) if value is not None else None
-    except ValueError:
-        return None
-
-
-def backoff(attempt: int, err: BaseException | None = None) -> float:
-    """Exponential backoff with jitter, or the server's Retry-After."""
-    hinted = retry_after(err) if err is not None else None
-    if hinted is not None:
-        return hinted
-    return float(min(10.0, 0.2 * 2 ** (attempt - 1)) + random.uniform(0, 0.2))
-
-
 class ModelClient:
     """Models in one namespace, through an official-client ``ApiClient``.
 
@@ -107,22 +76,22 @@ class ModelClient:
         self.attempts = attempts
 
     def _call(self, what: str, fn: Callable[[], T], *, write: bool = False) -> T:
+        import tenacity
+        import urllib3
         from kubernetes.client import ApiException
 
-        for attempt in range(1, self.attempts + 1):
-            try:
-                return fn()
-            except ApiException as err:
-                if attempt == self.attempts or not is_transient(err, write=write):
-                    raise cluster_error(err, what) from None
-                delay = backoff(attempt, err)
-            except Exception as err:
-                if attempt == self.attempts or not _is_connection_problem(err):
-                    raise
-                delay = backoff(attempt)
-            log.info("%s: transient Kubernetes API error; retry %d in %.1f s", what, attempt, delay)
-            time.sleep(delay)
-        raise AssertionError("unreachable")
+        retrying = tenacity.Retrying(
+            **retry_policy(
+                what,
+                attempts=self.attempts,
+                write=write,
+                connection_errors=(urllib3.exceptions.HTTPError, ConnectionError, TimeoutError),
+            )
+        )
+        try:
+            return retrying(fn)
+        except ApiException as err:
+            raise cluster_error(err, what) from err
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -198,7 +167,7 @@ class ModelClient:
             if err.status == 404:
                 raise ModelNotFoundError(
                     f"KubeAI Model {name!r} does not exist in namespace {self.namespace!r}."
-                ) from None
+                ) from err
             raise
         return True
 
@@ -247,7 +216,7 @@ class ModelClient:
                         break
             except ApiException as err:
                 if err.status != 410 and not is_transient(err):
-                    raise cluster_error(err, what) from None
+                    raise cluster_error(err, what) from err
                 log.info("%s: watch ended with %s; re-listing", what, err.status)
                 time.sleep(cursor.pause_after_failure(err))
             except (urllib3.exceptions.HTTPError, ConnectionError, TimeoutError) as err:
@@ -324,7 +293,7 @@ class ModelWatch:
     def pause_after_failure(self, err: BaseException | None = None) -> float:
         """Seconds to wait before re-listing (none after 410 Gone: re-list at once)."""
         self.failures += 1
-        if getattr(err, "status", None) == 410:
+        if err is not None and api_status(err) == 410:
             return 0.0
         return min(backoff(self.failures, err), self.remaining())
 

@@ -33,6 +33,40 @@ DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 _TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no")
 
 
+def extra_field(extra: Mapping[str, Any], name: str, default: Any = None) -> Any:
+    """An extra by its name or its ``extra__kubeai_speech__`` form; ``default`` when empty."""
+    for key in (name, f"extra__kubeai_speech__{name}"):
+        if extra.get(key) not in (None, ""):
+            return extra[key]
+    return default
+
+
+@dataclass(frozen=True)
+class ClusterSettings:
+    """The part of a ``kubeai_speech`` connection the cluster side needs, and nothing else: the
+    endpoint's settings (host, token, TLS, ca_bundle) are not read, so a worker or triggerer that
+    only watches Models does not fail on an endpoint setting it never uses.
+
+    :param kubernetes_conn_id: cncf-kubernetes connection for the cluster side.
+    :param namespace: the namespace KubeAI watches.
+    :param connect_timeout: seconds to connect (to the API server for watches).
+    """
+
+    kubernetes_conn_id: str
+    namespace: str
+    connect_timeout: float
+
+    @classmethod
+    def from_extra(cls, conn_id: str, extra: Mapping[str, Any]) -> ClusterSettings:
+        return cls(
+            kubernetes_conn_id=str(extra_field(extra, "kubernetes_conn_id", DEFAULT_KUBERNETES_CONN_ID)),
+            namespace=str(extra_field(extra, "namespace", DEFAULT_NAMESPACE)),
+            connect_timeout=_seconds(
+                conn_id, "connect_timeout", extra_field(extra, "connect_timeout", DEFAULT_CONNECT_TIMEOUT)
+            ),
+        )
+
+
 @dataclass(frozen=True)
 class KubeAIConnectionConfig:
     """Settings of a ``kubeai_speech`` connection.
@@ -80,10 +114,7 @@ class KubeAIConnectionConfig:
         extra: Mapping[str, Any],
     ) -> KubeAIConnectionConfig:
         def field(name: str, default: Any = None) -> Any:
-            for key in (name, f"extra__kubeai_speech__{name}"):
-                if extra.get(key) not in (None, ""):
-                    return extra[key]
-            return default
+            return extra_field(extra, name, default)
 
         token = password or None
         basic_auth = url_credentials(host)
@@ -109,15 +140,14 @@ class KubeAIConnectionConfig:
                 "so no certificate would be checked. Fix: make the host https://..., or remove ca_bundle."
             )
         total_timeout = field("total_timeout")
+        cluster = ClusterSettings.from_extra(conn_id, extra)
         return cls(
             base_url=base_url,
             token=token,
-            kubernetes_conn_id=str(field("kubernetes_conn_id", DEFAULT_KUBERNETES_CONN_ID)),
-            namespace=str(field("namespace", DEFAULT_NAMESPACE)),
+            kubernetes_conn_id=cluster.kubernetes_conn_id,
+            namespace=cluster.namespace,
             verify=_verify(conn_id, True if verify_ssl is None else verify_ssl, ca_bundle),
-            connect_timeout=_seconds(
-                conn_id, "connect_timeout", field("connect_timeout", DEFAULT_CONNECT_TIMEOUT)
-            ),
+            connect_timeout=cluster.connect_timeout,
             read_timeout=_seconds(conn_id, "read_timeout", field("read_timeout", DEFAULT_READ_TIMEOUT)),
             basic_auth=basic_auth,
             max_response_bytes=response_limit(

@@ -453,7 +453,7 @@ class SpeechEndpointClient:
         try:
             self._raise_for_status(response, what, model=model)
             result = self.parse_transcription(response, response_format, what)
-        except KubeAIEndpointError as err:
+        except (KubeAIEndpointError, ModelNotFoundError) as err:
             err.attempts = attempts
             raise
         sent = uploads[-1].sent if uploads else 0

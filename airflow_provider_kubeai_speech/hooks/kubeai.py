@@ -7,7 +7,11 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseHook
 
-from airflow_provider_kubeai_speech.exceptions import KubeAISpeechError, ModelNotFoundError
+from airflow_provider_kubeai_speech.exceptions import (
+    KubeAIClusterError,
+    KubeAISpeechError,
+    ModelNotFoundError,
+)
 from airflow_provider_kubeai_speech.hooks.connection import KubeAIConnectionConfig
 from airflow_provider_kubeai_speech.model_status import ModelStatus
 from airflow_provider_kubeai_speech.spec import SpeechModelSpec, SpeechModelSpecError, check_update
@@ -19,6 +23,7 @@ if TYPE_CHECKING:
 
     from airflow_provider_kubeai_speech.hooks.async_cluster import AsyncModelClient
     from airflow_provider_kubeai_speech.hooks.cluster import ModelClient
+    from airflow_provider_kubeai_speech.hooks.connection import ClusterSettings
     from airflow_provider_kubeai_speech.hooks.endpoint import RetrySettings, SpeechEndpointClient
     from airflow_provider_kubeai_speech.speech import AudioSource, TranscriptionRequest, TranscriptionResult
 
@@ -67,21 +72,34 @@ class KubeAISpeechHook(BaseHook):
     # -- connection --------------------------------------------------------------------------
 
     @cached_property
-    def config(self) -> KubeAIConnectionConfig:
-        """The connection's settings (the token and any URL credentials are registered with
-        Airflow's secrets masker, in every form they could be seen in)."""
+    def _connection(self) -> Any:
+        """The Airflow connection, its token and any URL credentials registered with the secrets
+        masker (before anything is parsed: an error about the connection must not show them)."""
         from airflow.providers.common.compat.sdk import mask_secret
 
-        from airflow_provider_kubeai_speech.hooks.connection import (
-            credential_forms,
-            response_limit,
-            url_credentials,
-        )
+        from airflow_provider_kubeai_speech.hooks.connection import credential_forms, url_credentials
 
         conn = self.get_connection(self.kubeai_conn_id)
-        # before anything is parsed: an error about the connection must not show them either
         for secret in credential_forms(conn.password, url_credentials(conn.host)):
             mask_secret(secret)
+        return conn
+
+    @cached_property
+    def cluster_settings(self) -> ClusterSettings:
+        """What the cluster side needs of the connection (namespace, Kubernetes connection): the
+        endpoint's settings are neither parsed nor checked for it."""
+        from airflow_provider_kubeai_speech.hooks.connection import ClusterSettings
+
+        conn = self._connection
+        return ClusterSettings.from_extra(self.kubeai_conn_id, conn.extra_dejson if conn.extra else {})
+
+    @cached_property
+    def config(self) -> KubeAIConnectionConfig:
+        """The whole connection, endpoint settings included (parsed and checked when the endpoint
+        is first used)."""
+        from airflow_provider_kubeai_speech.hooks.connection import response_limit
+
+        conn = self._connection
         extra = dict(conn.extra_dejson if conn.extra else {})
         if self._max_response_bytes is not None:
             extra["max_response_bytes"] = response_limit(self.kubeai_conn_id, self._max_response_bytes)
@@ -93,7 +111,7 @@ class KubeAISpeechHook(BaseHook):
 
     @property
     def namespace(self) -> str:
-        return self._namespace or self.config.namespace
+        return self._namespace or self.cluster_settings.namespace
 
     @property
     def base_url(self) -> str:
@@ -107,7 +125,7 @@ class KubeAISpeechHook(BaseHook):
         """The cncf-kubernetes ``KubernetesHook`` of the referenced connection."""
         from airflow.providers.cncf.kubernetes.hooks.kubernetes import KubernetesHook
 
-        return KubernetesHook(conn_id=self.config.kubernetes_conn_id)
+        return KubernetesHook(conn_id=self.cluster_settings.kubernetes_conn_id)
 
     @cached_property
     def models(self) -> ModelClient:
@@ -115,29 +133,49 @@ class KubeAISpeechHook(BaseHook):
 
         return ModelClient(self.kubernetes_hook.api_client, self.namespace)
 
+    def render_manifest(
+        self,
+        spec: SpeechModelSpec,
+        *,
+        labels: Mapping[str, str] | None = None,
+        annotations: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """The Model manifest of ``spec`` in this hook's namespace.
+
+        :param labels: extra labels (e.g. Airflow dag/task ids).
+        :param annotations: extra annotations.
+        """
+        return spec.to_manifest(self.namespace, extra_labels=labels, annotations=annotations)
+
     def apply_model(
         self,
         spec: SpeechModelSpec | Mapping[str, Any],
         *,
         labels: Mapping[str, str] | None = None,
         annotations: Mapping[str, str] | None = None,
+        existing: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Create or update a Model by server-side apply (idempotent: re-applying changes nothing).
 
         :param spec: a :class:`SpeechModelSpec`, or a full Model manifest.
         :param labels: extra labels (e.g. Airflow dag/task ids).
         :param annotations: extra annotations.
+        :param existing: the Model as last read, when the caller has it: a change KubeAI refuses
+            on an existing Model (its CRD's update rules) is refused before the request.
+        :raises SpeechModelSpecError: the update would change what KubeAI keeps immutable.
         :return: the Model as stored.
         """
         manifest = (
-            spec.to_manifest(self.namespace, extra_labels=labels, annotations=annotations)
+            self.render_manifest(spec, labels=labels, annotations=annotations)
             if isinstance(spec, SpeechModelSpec)
             else dict(spec)
         )
+        if existing is not None:
+            check_update(existing.get("spec", {}), manifest["spec"])
         try:
             return self.models.apply(manifest)
-        except KubeAISpeechError as err:
-            if getattr(err, "status", None) == 422:
+        except KubeAIClusterError as err:
+            if err.status == 422:
                 self._explain_update_refusal(manifest)
             raise
 
@@ -147,7 +185,7 @@ class KubeAISpeechHook(BaseHook):
             try:
                 check_update(existing.get("spec", {}), manifest["spec"])
             except SpeechModelSpecError as err:
-                raise KubeAISpeechError(str(err)) from None
+                raise KubeAISpeechError(str(err)) from err
 
     def get_model(self, name: str) -> dict[str, Any]:
         """The Model object.
@@ -160,9 +198,15 @@ class KubeAISpeechHook(BaseHook):
         """The Model object, or None."""
         return self.models.find(name)[0]
 
-    def list_model_objects(self, label_selector: str | None = None) -> list[dict[str, Any]]:
-        """Models in KubeAI's namespace (Kubernetes objects), optionally by label selector."""
+    def list_model_resources(self, label_selector: str | None = None) -> list[dict[str, Any]]:
+        """The Model resources in KubeAI's namespace (Kubernetes objects), optionally by label
+        selector. For what the endpoint serves, see :meth:`list_served_models`."""
         return self.models.list(label_selector)
+
+    def list_model_objects(self, label_selector: str | None = None) -> list[dict[str, Any]]:
+        """Deprecated alias of :meth:`list_model_resources` (removed in the next release)."""
+        _deprecated("list_model_objects", "list_model_resources")
+        return self.list_model_resources(label_selector)
 
     def delete_model(
         self, name: str, *, ignore_not_found: bool = True, wait: bool = False, timeout: float = 120
@@ -179,10 +223,10 @@ class KubeAISpeechHook(BaseHook):
                 self.models.wait_for(
                     name, lambda m: m is None, timeout=timeout, what=f"delete Model {self.namespace}/{name}"
                 )
-            except TimeoutError:
+            except TimeoutError as err:
                 raise KubeAISpeechError(
                     f"KubeAI Model {self.namespace}/{name} was still present {timeout:g} s after deletion (a finalizer?)."
-                ) from None
+                ) from err
         return existed
 
     def scale_model(self, name: str, replicas: int, *, min_replicas: int | None = None) -> dict[str, Any]:
@@ -235,10 +279,10 @@ class KubeAISpeechHook(BaseHook):
                 what=f"wait for Model {self.namespace}/{name}",
                 on_change=tracker,
                 stop=stop,
-                connect_timeout=self.config.connect_timeout,
+                connect_timeout=self.cluster_settings.connect_timeout,
             )
-        except TimeoutError:
-            raise readiness_timeout(name, self.namespace, tracker.last, min_ready_replicas, timeout) from None
+        except TimeoutError as err:
+            raise readiness_timeout(name, self.namespace, tracker.last, min_ready_replicas, timeout) from err
         assert model is not None
         return ModelStatus.from_model(model)
 
@@ -247,7 +291,7 @@ class KubeAISpeechHook(BaseHook):
     def _async_kubernetes_hook(self) -> Any:
         from airflow.providers.cncf.kubernetes.hooks.kubernetes import AsyncKubernetesHook
 
-        return AsyncKubernetesHook(conn_id=self.config.kubernetes_conn_id)
+        return AsyncKubernetesHook(conn_id=self.cluster_settings.kubernetes_conn_id)
 
     async def _with_async_models(self, use: Callable[[AsyncModelClient], Any]) -> Any:
         from airflow_provider_kubeai_speech.hooks.async_cluster import AsyncModelClient
@@ -296,8 +340,8 @@ class KubeAISpeechHook(BaseHook):
                     on_change=tracker,
                 )
             )
-        except TimeoutError:
-            raise readiness_timeout(name, self.namespace, tracker.last, min_ready_replicas, timeout) from None
+        except TimeoutError as err:
+            raise readiness_timeout(name, self.namespace, tracker.last, min_ready_replicas, timeout) from err
         return ModelStatus.from_model(model)
 
     # -- endpoint side -----------------------------------------------------------------------
@@ -321,9 +365,15 @@ class KubeAISpeechHook(BaseHook):
             total_timeout=cfg.total_timeout,
         )
 
-    def list_models(self, feature: str | None = "SpeechToText") -> list[dict[str, Any]]:
-        """Models KubeAI's endpoint serves with ``feature`` (``GET /models?feature=...``)."""
+    def list_served_models(self, feature: str | None = "SpeechToText") -> list[dict[str, Any]]:
+        """The models KubeAI's endpoint serves with ``feature`` (``GET /models?feature=...``). For
+        the Model resources in the cluster, see :meth:`list_model_resources`."""
         return self.endpoint.list_models(feature)
+
+    def list_models(self, feature: str | None = "SpeechToText") -> list[dict[str, Any]]:
+        """Deprecated alias of :meth:`list_served_models` (removed in the next release)."""
+        _deprecated("list_models", "list_served_models")
+        return self.list_served_models(feature)
 
     def transcribe(
         self,
@@ -441,7 +491,7 @@ class KubeAISpeechHook(BaseHook):
             ok = False
             results.append(f"Kubernetes API: failed: {self._clean(err)}")
         try:
-            served = self.list_models()
+            served = self.list_served_models()
             results.append(f"KubeAI endpoint: ok ({len(served)} speech model(s) at {self.base_url})")
         except Exception as err:
             ok = False
@@ -457,15 +507,24 @@ class KubeAISpeechHook(BaseHook):
             return printable(err)
 
     def close(self) -> None:
-        """Release pooled connections (endpoint session and Kubernetes API client) now, not at garbage collection."""
-        if "endpoint" in self.__dict__:
-            self.endpoint.close()
-        if "kubernetes_hook" in self.__dict__:
-            api_client = self.kubernetes_hook.__dict__.get("api_client")
-            if api_client is not None:
-                api_client.close()
-            self.__dict__.pop("kubernetes_hook")
-            self.__dict__.pop("models", None)
+        """Release what the hook opened (the endpoint's session, the Kubernetes API client) now,
+        not at garbage collection. Idempotent, and creates nothing: a hook that opened nothing
+        closes nothing. Retries still waiting stop; the hook opens new clients if used again."""
+        endpoint = self.__dict__.pop("endpoint", None)
+        if endpoint is not None:
+            endpoint.stopping.set()
+            endpoint.close()
+        self.__dict__.pop("models", None)
+        kubernetes_hook = self.__dict__.pop("kubernetes_hook", None)
+        api_client = kubernetes_hook.__dict__.pop("api_client", None) if kubernetes_hook is not None else None
+        if api_client is not None:
+            api_client.close()
+
+    def __enter__(self) -> KubeAISpeechHook:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 class StatusTracker:
@@ -483,6 +542,18 @@ class StatusTracker:
         if status != self.last and self.on_status is not None:
             self.on_status(status)
         self.last = status
+
+
+def _deprecated(old: str, new: str) -> None:
+    import warnings
+
+    from airflow.exceptions import AirflowProviderDeprecationWarning
+
+    warnings.warn(
+        f"KubeAISpeechHook.{old}() is deprecated; use {new}() (same arguments and result).",
+        AirflowProviderDeprecationWarning,
+        stacklevel=3,
+    )
 
 
 async def _first(pair: Any) -> Any:

@@ -19,10 +19,20 @@ def label_value(value: str) -> str:
     return safe
 
 
-def airflow_labels_and_annotations(context: Any) -> tuple[dict[str, str], dict[str, str]]:
-    """Labels (dag, task, run ids, made label-safe) and annotations (the exact ids, try number)."""
+def _ids(context: Any) -> dict[str, str]:
     ti = context["ti"]
     ids = {"dag-id": ti.dag_id, "task-id": ti.task_id, "run-id": context["run_id"]}
+    map_index = getattr(ti, "map_index", -1)  # -1: not a mapped task
+    if isinstance(map_index, int) and map_index >= 0:
+        ids["map-index"] = str(map_index)
+    return ids
+
+
+def airflow_labels_and_annotations(context: Any) -> tuple[dict[str, str], dict[str, str]]:
+    """Labels (dag, task, run ids and a mapped task's map index, made label-safe) and annotations
+    (the exact ids, try number)."""
+    ti = context["ti"]
+    ids = _ids(context)
     labels = {f"airflow-{key}": label_value(str(value)) for key, value in ids.items()}
     labels["app.kubernetes.io/managed-by"] = "airflow-provider-kubeai-speech"
     annotations = {f"{ANNOTATION_PREFIX}{key}": str(value) for key, value in ids.items()}
@@ -33,9 +43,6 @@ def airflow_labels_and_annotations(context: Any) -> tuple[dict[str, str], dict[s
 def created_by(model: dict[str, Any], context: Any) -> bool:
     """Whether a Model was created by this task in this run (an earlier try of it)."""
     annotations = model.get("metadata", {}).get("annotations") or {}
-    ti = context["ti"]
-    return (
-        annotations.get(f"{ANNOTATION_PREFIX}dag-id") == ti.dag_id
-        and annotations.get(f"{ANNOTATION_PREFIX}task-id") == ti.task_id
-        and annotations.get(f"{ANNOTATION_PREFIX}run-id") == context["run_id"]
-    )
+    ids = _ids(context)
+    keys = ("dag-id", "task-id", "run-id", "map-index")
+    return all(annotations.get(f"{ANNOTATION_PREFIX}{key}") == ids.get(key) for key in keys)

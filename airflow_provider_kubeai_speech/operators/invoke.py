@@ -287,8 +287,7 @@ class InvokeSpeechOperator(KeepTrailingNewlines, BaseOperator):
         """Stop promptly: no new file starts, retries stop waiting, connections close."""
         if self._batch is not None:
             self._batch.stop.set()
-        if self._hook is not None and "endpoint" in self._hook.__dict__:
-            self._hook.endpoint.stopping.set()
+        if self._hook is not None:
             self._hook.close()
 
     # -- lineage -------------------------------------------------------------------------------

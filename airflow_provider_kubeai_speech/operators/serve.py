@@ -12,14 +12,14 @@ from typing import TYPE_CHECKING, Any, Literal
 from airflow.providers.common.compat.sdk import BaseOperator, conf
 
 from airflow_provider_kubeai_speech.capacity import autoscaling_on, hold_capacity
-from airflow_provider_kubeai_speech.exceptions import KubeAISpeechError
+from airflow_provider_kubeai_speech.exceptions import InvalidArgumentError, KubeAISpeechError
 from airflow_provider_kubeai_speech.operators.templating import KeepTrailingNewlines, is_templated
 from airflow_provider_kubeai_speech.spec import (
-    REFUSED_PARAMETERS,
     SpeechModelSpec,
     SpeechModelSpecError,
     build_speech_model_spec,
-    check_update,
+    refuse_unsupported,
+    whole_number,
 )
 from airflow_provider_kubeai_speech.triggers.events import raise_for_event
 
@@ -32,28 +32,8 @@ if TYPE_CHECKING:
 
 IfExists = Literal["update", "skip", "fail"]
 STATE_KEY = "kubeai_speech_model"
-_SPEC_FIELDS = (
-    "model_name",
-    "url",
-    "image",
-    "adapters",
-    "env",
-    "envs",
-    "args",
-    "files",
-    "cache_profile",
-    "profile",
-    "processors",
-    "replicas",
-    "scaling",
-    "secrets",
-    "labels",
-    "description",
-    "priority_class_name",
-    "name",
-    "kind",
-    "action",
-)
+#: the operator's arguments that make the spec: the spec's own fields, declared once, there
+_SPEC_FIELDS = tuple(SpeechModelSpec.model_fields)
 
 
 class ServeSpeechModelOperator(KeepTrailingNewlines, BaseOperator):
@@ -80,7 +60,7 @@ class ServeSpeechModelOperator(KeepTrailingNewlines, BaseOperator):
     :param image: model server image.
     :param adapters: refused when non-empty (KubeAI supports adapters only with vLLM).
     :param env: environment variables (a map).
-    :param envs: the seed's ``[{"name", "value"}]`` form, merged into ``env``.
+    :param envs: DigitalHub's ``[{"name", "value"}]`` form, merged into ``env``.
     :param args: model server arguments.
     :param files: ``[{"path", "content"}]`` written into the server container (at most 10).
     :param cache_profile: KubeAI cache profile (immutable once set).
@@ -90,12 +70,12 @@ class ServeSpeechModelOperator(KeepTrailingNewlines, BaseOperator):
     :param scaling: ``{replicas, min_replicas, max_replicas, autoscaling_disabled, target_request(s),
         scale_down_delay_seconds, load_balancing{strategy, prefix_hash{...}}}``.
     :param secrets: Secret names exposed to the server through ``envFrom``.
-    :param labels: Kubernetes labels (a map, or the seed's list of ``key=value`` strings).
+    :param labels: Kubernetes labels (a map, or DigitalHub's list of ``key=value`` strings).
     :param description: free text, stored as an annotation.
     :param priority_class_name: KubeAI ``priorityClassName``.
-    :param name: the seed's function name, used as ``model_name`` when that is not given.
-    :param kind: the seed's function kind; ``"kubeai-speech"`` if given.
-    :param action: the seed's task action; ``"serve"`` if given.
+    :param name: DigitalHub's function name, used as ``model_name`` when that is not given.
+    :param kind: DigitalHub's function kind; ``"kubeai-speech"`` if given.
+    :param action: DigitalHub's task action; ``"serve"`` if given.
     :param namespace: KubeAI's namespace (default: the connection's).
     :param kubeai_conn_id: the ``kubeai_speech`` connection.
     :param if_exists: when the Model already exists: ``"update"`` (apply), ``"skip"`` (leave it as
@@ -173,23 +153,22 @@ class ServeSpeechModelOperator(KeepTrailingNewlines, BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        refused = {
-            "node_selector": node_selector,
-            "volumes": volumes,
-            "resources": resources,
-            "affinity": affinity,
-            "tolerations": tolerations,
-            "service_type": service_type,
-            "service_name": service_name,
-            "project": project,
-            "uuid": uuid,
-            "embedded": embedded,
-        }
-        for key, value in refused.items():
-            if value not in (None, "", [], {}):
-                raise SpeechModelSpecError([(key, f"{key} is not supported: {REFUSED_PARAMETERS[key]}")])
+        refuse_unsupported(
+            {
+                "node_selector": node_selector,
+                "volumes": volumes,
+                "resources": resources,
+                "affinity": affinity,
+                "tolerations": tolerations,
+                "service_type": service_type,
+                "service_name": service_name,
+                "project": project,
+                "uuid": uuid,
+                "embedded": embedded,
+            }
+        )
         if if_exists not in ("update", "skip", "fail"):
-            raise ValueError(f"if_exists={if_exists!r}: choose 'update', 'skip' or 'fail'.")
+            raise InvalidArgumentError(f"if_exists={if_exists!r}: choose 'update', 'skip' or 'fail'.")
         self.model_name = model_name
         self.url = url
         self.image = image
@@ -241,21 +220,14 @@ class ServeSpeechModelOperator(KeepTrailingNewlines, BaseOperator):
 
     def _min_ready(self) -> int:
         value = self.min_ready_replicas
-        if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit():
+        try:
+            number = whole_number(value, minimum=1)
+        except ValueError as err:
             raise SpeechModelSpecError(
-                [
-                    (
-                        "min_ready_replicas",
-                        f"min_ready_replicas={value!r} is not a whole number. Fix: an integer >= 1, "
-                        "e.g. min_ready_replicas=1.",
-                    )
-                ]
-            )
-        if int(value) < 1:
-            raise SpeechModelSpecError(
-                [("min_ready_replicas", f"min_ready_replicas={value!r}: must be at least 1.")]
-            )
-        return int(value)
+                [("min_ready_replicas", f"min_ready_replicas={value!r} {err}. Fix: an integer >= 1, e.g. 1.")]
+            ) from err
+        assert number is not None
+        return number
 
     def check_capacity(self, spec: SpeechModelSpec) -> None:
         """Refuse, before any cluster call, a wait that this spec can never satisfy."""
@@ -297,6 +269,10 @@ class ServeSpeechModelOperator(KeepTrailingNewlines, BaseOperator):
     # -- execution -----------------------------------------------------------------------------
 
     def execute(self, context: Context) -> dict[str, Any]:
+        with self.hook:  # closed on success, failure and deferral alike
+            return self._serve(context)
+
+    def _serve(self, context: Context) -> dict[str, Any]:
         from airflow_provider_kubeai_speech.operators.identity import (
             airflow_labels_and_annotations,
             created_by,
@@ -305,9 +281,9 @@ class ServeSpeechModelOperator(KeepTrailingNewlines, BaseOperator):
         self.min_ready_replicas = self._min_ready()  # a rendered "2" is the number 2 from here on
         spec = self.speech_model_spec()  # every input error before the first cluster call
         self.check_capacity(spec)
-        self.model_name = spec.model_name  # the seed's ``name`` when model_name was not given
+        self.model_name = spec.model_name  # DigitalHub's ``name`` when model_name was not given
         labels, annotations = airflow_labels_and_annotations(context)
-        manifest = spec.to_manifest(self.hook.namespace, extra_labels=labels, annotations=annotations)
+        manifest = self.hook.render_manifest(spec, labels=labels, annotations=annotations)
         user_min = manifest["spec"].get("minReplicas", 0)
         if self.hold_capacity:
             manifest = hold_capacity(manifest, self.needed_replicas(spec))
@@ -329,9 +305,8 @@ class ServeSpeechModelOperator(KeepTrailingNewlines, BaseOperator):
         elif self.if_exists == "skip" and not ours:
             self.log.info("KubeAI Model %s/%s exists; if_exists='skip' leaves it as it is", namespace, name)
         else:
-            check_update(existing.get("spec", {}), manifest["spec"])
             self._created = ours
-            applied = self.hook.apply_model(manifest)
+            applied = self.hook.apply_model(manifest, existing=existing)
             changed = applied["metadata"]["resourceVersion"] != existing["metadata"]["resourceVersion"]
             self.log.info(
                 "KubeAI Model %s/%s %s", namespace, name, "updated" if changed else "already up to date"
@@ -425,10 +400,8 @@ class ServeSpeechModelOperator(KeepTrailingNewlines, BaseOperator):
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Resume after the trigger: fail on anything but success."""
         self.log.info("%s", raise_for_event(event)["message"])
-        try:
+        with self.hook:
             return self._finish(int(event["ready_replicas"]))
-        finally:
-            self.hook.close()
 
     def _finish(self, ready_replicas: int, *, warmed: bool = False) -> dict[str, Any]:
         if self.warm_up and not warmed:

@@ -7,9 +7,12 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseOperator
 
-from airflow_provider_kubeai_speech.exceptions import KubeAISpeechError, ModelNotFoundError
+from airflow_provider_kubeai_speech.exceptions import (
+    InvalidArgumentError,
+    ModelNotFoundError,
+)
 from airflow_provider_kubeai_speech.operators.templating import is_templated
-from airflow_provider_kubeai_speech.spec import require_model_name
+from airflow_provider_kubeai_speech.spec import require_model_name, whole_number
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -19,23 +22,20 @@ if TYPE_CHECKING:
     from airflow_provider_kubeai_speech.hooks.kubeai import KubeAISpeechHook
 
 
-def whole_number(field: str, value: Any, *, optional: bool, fix: str) -> int | None:
+def replica_count(field: str, value: Any, *, optional: bool, fix: str) -> int | None:
     """``value`` as a replica count (an int >= 0, or a string of one from a template), or a clear error.
 
     :param field: the argument's name, for the message.
     :param optional: None is allowed (and returned).
     :param fix: what to write instead.
     """
-    if optional and (value is None or value in ("", "None")):  # "None": a template rendered to text
-        return None
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
-    raise KubeAISpeechError(
-        f"ScaleSpeechModelOperator {field}={value!r}: a replica count must be a whole number >= 0"
-        f"{' or None' if optional else ''}. Fix: {fix}."
-    )
+    try:
+        return whole_number(value, optional=optional)
+    except ValueError as err:
+        raise InvalidArgumentError(
+            f"ScaleSpeechModelOperator {field}={value!r}: a replica count must be a whole number >= 0"
+            f"{' or None' if optional else ''}. Fix: {fix}."
+        ) from err
 
 
 class _ModelOperator(BaseOperator):
@@ -96,10 +96,8 @@ class DeleteSpeechModelOperator(_ModelOperator):
 
     def execute(self, context: Context) -> bool:
         require_model_name(self.model_name)  # rendered now: refused before any cluster call
-        try:
+        with self.hook:
             return self._delete()
-        finally:
-            self.hook.close()
 
     def _delete(self) -> bool:
         existed = self.hook.delete_model(
@@ -156,12 +154,12 @@ class ScaleSpeechModelOperator(_ModelOperator):
     def _counts(self) -> tuple[int | None, int | None]:
         replicas = None
         if not is_templated(self.replicas):
-            replicas = whole_number(
+            replicas = replica_count(
                 "replicas", self.replicas, optional=False, fix="replicas=0 (scale to zero, keep the cache)"
             )
         min_replicas = None
         if not is_templated(self.min_replicas):
-            min_replicas = whole_number(
+            min_replicas = replica_count(
                 "min_replicas",
                 self.min_replicas,
                 optional=True,
@@ -173,10 +171,8 @@ class ScaleSpeechModelOperator(_ModelOperator):
         require_model_name(self.model_name)
         replicas, min_replicas = self._counts()  # rendered now: refused before any cluster call
         assert replicas is not None
-        try:
+        with self.hook:
             return self._scale(replicas, min_replicas)
-        finally:
-            self.hook.close()
 
     def _scale(self, replicas: int, min_replicas: int | None) -> dict[str, Any] | None:
         try:

@@ -115,10 +115,8 @@ class SpeechModelReadySensor(BaseSensorOperator):
 
     def execute(self, context: Context) -> Any:
         require_model_name(self.model_name)  # rendered now: refused before any cluster call
-        try:
+        with self.hook:
             return self._sense(context)
-        finally:
-            self.hook.close()
 
     def _sense(self, context: Context) -> Any:
         if not self.deferrable:

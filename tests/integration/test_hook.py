@@ -94,7 +94,7 @@ def test_get_find_list_status_scale_delete(kubeai_sandbox: Sandbox) -> None:
     with pytest.raises(ModelNotFoundError, match="'nope' does not exist in namespace 'kubeai'"):
         h.get_model("nope")
     h.apply_model(spec("life", replicas=1, scaling={"min_replicas": 1}), labels={"team": "asr"})
-    assert [m["metadata"]["name"] for m in h.list_model_objects("team=asr")] == ["life"]
+    assert [m["metadata"]["name"] for m in h.list_model_resources("team=asr")] == ["life"]
     status = h.wait_for_ready("life", 1, timeout=30)
     assert (status.ready_replicas, status.desired_replicas, status.cache_loaded) == (1, 1, None)
     scaled = h.scale_model("life", 0)  # minReplicas 1 is lowered too, or the autoscaler would undo it
@@ -162,7 +162,7 @@ def test_transient_cluster_errors_are_retried(kubeai_sandbox: Sandbox) -> None:
     h = hook()
     for i in range(5):
         h.apply_model(spec(f"flaky-{i}", replicas=0))
-    assert len(h.list_model_objects()) == 5
+    assert len(h.list_model_resources()) == 5
     assert sum(v for k, v in stats(kubeai_sandbox)["kube_requests"].items()) > 6
 
 
@@ -171,7 +171,7 @@ def test_cluster_errors_carry_the_api_message(kubeai_sandbox: Sandbox) -> None:
         KubeAIClusterError,
         match=r'403 Forbidden: .*cannot list resource "models".*namespace "elsewhere".*Fix: grant',
     ) as err:
-        hook(namespace="elsewhere").list_model_objects()
+        hook(namespace="elsewhere").list_model_resources()
     assert err.value.status == 403
 
 
@@ -217,7 +217,7 @@ def test_transcribe_every_format(kubeai_sandbox: Sandbox) -> None:
     from airflow.sdk import ObjectStoragePath
 
     assert h.transcribe("whisper", ObjectStoragePath(f"file://{CLIP}")).text == expected
-    assert [m["id"] for m in h.list_models()] == ["whisper"]
+    assert [m["id"] for m in h.list_served_models()] == ["whisper"]
 
 
 def test_retries_on_503_with_retry_after_and_dropped_connections(kubeai_sandbox: Sandbox) -> None:

@@ -141,7 +141,9 @@ def test_teardown_scale_then_delete(make_kubeai_sandbox: Any, run_dag: Any) -> N
 def test_unsupported_seed_parameters_are_refused_at_construction() -> None:
     from airflow_provider_kubeai_speech.operators.serve import ServeSpeechModelOperator
 
-    with pytest.raises(SpeechModelSpecError, match=r"node_selector is not supported.*resource profile"):
+    with pytest.raises(
+        SpeechModelSpecError, match=r"node_selector=\{'gpu': 'l4'\} is not supported.*resource profile"
+    ):
         ServeSpeechModelOperator(task_id="s", model_name="w", url="hf://a/b", node_selector={"gpu": "l4"})
     with pytest.raises(SpeechModelSpecError, match="unsupported scheme"):
         ServeSpeechModelOperator(task_id="s", model_name="w", url="s://bucket/model")

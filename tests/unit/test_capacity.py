@@ -99,13 +99,21 @@ def _context() -> dict[str, Any]:
     return {"ti": ti, "run_id": "r"}
 
 
+def _renders(hook: Any) -> Any:
+    """A mocked hook that renders manifests as the real one does (in namespace 'kubeai')."""
+    from airflow_provider_kubeai_speech.hooks.kubeai import KubeAISpeechHook
+
+    hook.namespace = "kubeai"
+    hook.render_manifest.side_effect = lambda spec, **kw: KubeAISpeechHook.render_manifest(hook, spec, **kw)
+    return hook
+
+
 def _serve(**kwargs: Any) -> tuple[ServeSpeechModelOperator, Any]:
     op = ServeSpeechModelOperator(
         task_id="serve", model_name="m", url="hf://a/b", wait_for_ready=False, **kwargs
     )
     patcher = mock.patch.object(ServeSpeechModelOperator, "hook")
-    hook = patcher.start()
-    hook.namespace = "kubeai"
+    hook = _renders(patcher.start())
     hook.find_model.return_value = None
     hook.model_status.return_value = mock.Mock(ready_replicas=0)
     op.execute(_context())  # type: ignore[arg-type]
@@ -134,7 +142,7 @@ def test_a_rendered_min_ready_replicas_is_a_number_for_the_wait() -> None:
     )
     op.min_ready_replicas = "2"  # as rendered
     with mock.patch.object(ServeSpeechModelOperator, "hook") as hook:
-        hook.namespace = "kubeai"
+        _renders(hook)
         hook.find_model.return_value = None
         hook.wait_for_ready.return_value = mock.Mock(ready_replicas=2)
         op.execute(_context())  # type: ignore[arg-type]

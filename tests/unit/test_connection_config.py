@@ -75,3 +75,29 @@ def test_the_token_never_shows_in_repr() -> None:
 def test_bad_extras_name_the_field(extra: dict[str, str], message: str) -> None:
     with pytest.raises(KubeAISpeechError, match=message):
         KubeAIConnectionConfig.from_connection("c", "http://k", None, None, None, extra)
+
+
+def test_the_cluster_side_reads_only_what_it_needs_of_the_connection() -> None:
+    """A deferred wait in a triggerer that lacks the workers' ca_bundle file must not fail on it:
+    the cluster side never calls the endpoint; the endpoint's settings are checked when it is used."""
+    from unittest import mock
+
+    from airflow.models.connection import Connection
+
+    from airflow_provider_kubeai_speech.hooks.kubeai import KubeAISpeechHook
+
+    conn = Connection(
+        conn_id="kubeai",
+        conn_type="kubeai_speech",
+        host="http://gateway.example.com",  # token over plain http: refused for the endpoint
+        password="s3cret",
+        extra={"ca_bundle": "/not/on/this/host.pem", "namespace": "speech", "kubernetes_conn_id": "k8s"},
+    )
+    hook = KubeAISpeechHook("kubeai")
+    with mock.patch.object(KubeAISpeechHook, "get_connection", return_value=conn):
+        assert hook.namespace == "speech"
+        assert hook.cluster_settings.kubernetes_conn_id == "k8s"
+        assert hook._async_kubernetes_hook().conn_id == "k8s"
+        assert "config" not in hook.__dict__  # nothing parsed the endpoint's settings
+        with pytest.raises(KubeAISpeechError):
+            _ = hook.base_url  # the endpoint: now its settings are parsed and refused

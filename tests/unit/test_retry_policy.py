@@ -1,0 +1,147 @@
+"""The one retry policy of the sync and async Model clients (hooks/cluster_retry.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+from unittest import mock
+
+import pytest
+import urllib3
+from kubernetes.client import ApiException
+from kubernetes_asyncio.client import ApiException as AsyncApiException
+
+from airflow_provider_kubeai_speech.exceptions import KubeAIClusterError
+from airflow_provider_kubeai_speech.hooks import cluster_retry
+from airflow_provider_kubeai_speech.hooks.async_cluster import AsyncModelClient
+from airflow_provider_kubeai_speech.hooks.cluster import ModelClient
+
+MODEL = {"metadata": {"name": "m", "resourceVersion": "1"}}
+LISTED = {"items": [MODEL], "metadata": {"resourceVersion": "1"}}
+
+
+def api_error(status: int, message: str = "boom", cls: type[Any] = ApiException, **headers: str) -> Any:
+    err = cls(status=status, reason="Reason")
+    err.body = json.dumps({"kind": "Status", "message": message, "reason": "", "code": status})
+    err.headers = headers
+    return err
+
+
+@pytest.fixture(autouse=True)
+def no_sleep(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cluster_retry, "backoff", lambda attempt, err=None: 0.0)
+
+
+def sync_client(*outcomes: Any, attempts: int = 4) -> tuple[ModelClient, mock.MagicMock]:
+    client = ModelClient(mock.MagicMock(), "kubeai", attempts=attempts)
+    api = mock.MagicMock()
+    api.list_namespaced_custom_object.side_effect = list(outcomes)
+    api.patch_namespaced_custom_object.side_effect = list(outcomes)
+    client.api = api
+    return client, api
+
+
+def test_transient_statuses_are_retried_until_success() -> None:
+    client, api = sync_client(api_error(503), api_error(429), api_error(500), LISTED)
+    assert client.get("m") == MODEL
+    assert api.list_namespaced_custom_object.call_count == 4
+
+
+def test_the_error_after_the_last_attempt_names_the_api_server_and_keeps_the_cause() -> None:
+    client, api = sync_client(*[api_error(503, "etcd is sad")] * 3, attempts=3)
+    with pytest.raises(KubeAIClusterError) as err:
+        client.get("m")
+    assert api.list_namespaced_custom_object.call_count == 3
+    assert err.value.status == 503
+    assert "read Model kubeai/m: Kubernetes API answered 503" in str(err.value)
+    assert "etcd is sad" in str(err.value)
+    assert isinstance(err.value.__cause__, ApiException)
+
+
+def test_conflict_is_retried_on_writes_only() -> None:
+    client, api = sync_client(api_error(409), {"spec": {}})
+    client.scale("m", 1)
+    assert api.patch_namespaced_custom_object.call_count == 2
+    client, api = sync_client(api_error(409), LISTED)
+    with pytest.raises(KubeAIClusterError, match="409"):
+        client.get("m")
+    assert api.list_namespaced_custom_object.call_count == 1
+
+
+def test_a_500_refusing_an_invalid_apply_is_not_retried() -> None:
+    schema = "failed to create typed patch object (kubeai.org/v1, Kind=Model): .spec.bogus: field not declared in schema"
+    client, api = sync_client(*[api_error(500, schema)] * 6, attempts=6)
+    with pytest.raises(KubeAIClusterError, match="field not declared in schema") as err:
+        client.apply({"metadata": {"name": "m"}, "spec": {"bogus": 1}})
+    assert api.patch_namespaced_custom_object.call_count == 1
+    assert err.value.status == 500
+
+
+def test_client_errors_are_not_retried() -> None:
+    client, api = sync_client(api_error(422), {})
+    with pytest.raises(KubeAIClusterError, match="422"):
+        client.scale("m", 1)
+    assert api.patch_namespaced_custom_object.call_count == 1
+
+
+def test_dropped_connections_are_retried_then_raised_as_they_are() -> None:
+    dropped = urllib3.exceptions.ProtocolError("connection reset")
+    client, api = sync_client(dropped, LISTED)
+    assert client.get("m") == MODEL
+    client, api = sync_client(dropped, dropped, attempts=2)
+    with pytest.raises(urllib3.exceptions.ProtocolError):
+        client.get("m")
+    assert api.list_namespaced_custom_object.call_count == 2
+
+
+def test_other_errors_are_not_retried() -> None:
+    client, api = sync_client(KeyError("x"), LISTED)
+    with pytest.raises(KeyError):
+        client.get("m")
+    assert api.list_namespaced_custom_object.call_count == 1
+
+
+def test_retry_after_is_honoured_and_capped() -> None:
+    assert cluster_retry.retry_after(api_error(429, **{"Retry-After": "2"})) == 2.0
+    assert cluster_retry.retry_after(api_error(429, **{"Retry-After": "3600"})) == 60.0
+    assert cluster_retry.retry_after(api_error(429)) is None
+
+
+def async_client(*outcomes: Any, attempts: int = 4) -> tuple[AsyncModelClient, list[Any]]:
+    client = AsyncModelClient(mock.MagicMock(), "kubeai", attempts=attempts)
+    calls: list[Any] = []
+    pending = list(outcomes)
+
+    async def answer(*args: Any, **kwargs: Any) -> Any:
+        calls.append(args)
+        outcome = pending.pop(0)
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    client.api = mock.MagicMock()
+    client.api.list_namespaced_custom_object = answer
+    client.api.delete_namespaced_custom_object = answer
+    return client, calls
+
+
+def test_the_async_client_shares_the_policy() -> None:
+    client, calls = async_client(api_error(503, cls=AsyncApiException), OSError("reset"), LISTED)
+    assert asyncio.run(client.get("m")) == MODEL
+    assert len(calls) == 3
+
+    client, calls = async_client(api_error(409, cls=AsyncApiException), {})
+    assert asyncio.run(client.delete("m")) is True
+    assert len(calls) == 2
+
+    schema = "failed to create typed patch object: .spec.x: field not declared in schema"
+    client, calls = async_client(*[api_error(500, schema, cls=AsyncApiException)] * 3)
+    with pytest.raises(KubeAIClusterError, match="field not declared") as err:
+        asyncio.run(client.get("m"))
+    assert len(calls) == 1 and isinstance(err.value.__cause__, AsyncApiException)
+
+    client, calls = async_client(*[api_error(502, cls=AsyncApiException)] * 2, attempts=2)
+    with pytest.raises(KubeAIClusterError, match="read Model kubeai/m: Kubernetes API answered 502"):
+        asyncio.run(client.get("m"))
+    assert len(calls) == 2
