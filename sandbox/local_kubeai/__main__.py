@@ -112,6 +112,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.token:
         config.token = args.token
+    # before the ready line: whoever reads it may stop the sandbox at once
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
     sandbox = Sandbox(config, Faults(**json.loads(args.faults))).start()
     connections = sandbox.airflow_connections()
     env_file = sandbox.state_dir / "connections.env"
@@ -133,10 +137,6 @@ def main(argv: list[str] | None = None) -> int:
     for change in sandbox.port_changes:
         print(f"  WARNING: {change}", file=sys.stderr)
     print(json.dumps(info), flush=True)
-
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
     stop.wait()
     sandbox.stop()
     return 0
