@@ -487,7 +487,7 @@ class KubeApiHandler(BaseHandler):
                 reason="UnsupportedMediaType",
             )
         if sub == "scale":
-            current_scale = _scale_of(store.get(namespace, name))
+            current_scale = _scale_of(store.get(namespace, name), updating=True)
             scaled = self._set_scale(namespace, name, change(current_scale), manager, options)
             self._send_written(200, _scale_of(scaled), options)
             return
@@ -656,12 +656,22 @@ def _decode_continue(token: str) -> tuple[int, str]:
         raise ApiError(400, f"continue key is not valid: {err}", reason="BadRequest") from None
 
 
-def _scale_of(obj: dict[str, Any]) -> dict[str, Any]:
-    """The Scale of a Model, by the CRD's paths (.spec.replicas, .status.replicas.all; no selector path)."""
+_UNSET_REPLICAS = -(2**31)  # the API server's stand-in for an unset spec.replicas when updating a Scale
+
+
+def _scale_of(obj: dict[str, Any], *, updating: bool = False) -> dict[str, Any]:
+    """The Scale of a Model, by the CRD's paths (.spec.replicas, .status.replicas.all; no selector path).
+
+    A GET with spec.replicas unset is an internal error on a real server; an update starts from
+    a stand-in value that the new Scale must replace.
+    """
     meta = obj["metadata"]
     replicas = obj.get("spec", {}).get("replicas")
+    if replicas is None and not updating:
+        why = 'the spec replicas field ".spec.replicas" does not exist'
+        raise ApiError(500, f"Internal error occurred: {why}", details={"causes": [{"message": why}]})
     if replicas is None:
-        raise ApiError(500, 'the spec replicas field ".spec.replicas" does not exist', reason="")
+        replicas = _UNSET_REPLICAS
     return {
         "kind": "Scale",
         "apiVersion": "autoscaling/v1",

@@ -186,7 +186,24 @@ def test_scale_without_spec_replicas_is_a_500_and_has_no_selector(kube: Kube) ->
     kube.create("noreplicas")
     resp = kube("GET", f"{MODELS}/noreplicas/scale")
     assert resp.status_code == 500
-    assert status_of(resp)["message"] == 'the spec replicas field ".spec.replicas" does not exist'
+    why = 'the spec replicas field ".spec.replicas" does not exist'
+    assert status_of(resp)["message"] == f"Internal error occurred: {why}"
+    assert resp.json()["reason"] == "InternalError" and resp.json()["details"] == {
+        "causes": [{"message": why}]
+    }
+    # an update starts from a stand-in: a patch that sets replicas works, one that does not is invalid
+    scaled = kube(
+        "PATCH", f"{MODELS}/noreplicas/scale", {"spec": {"replicas": 1}}, headers={"Content-Type": MERGE}
+    )
+    assert scaled.status_code == 200 and scaled.json()["spec"] == {"replicas": 1}
+    kube("PATCH", f"{MODELS}/noreplicas", {"spec": {"replicas": None}}, headers={"Content-Type": MERGE})
+    unset = kube(
+        "PATCH",
+        f"{MODELS}/noreplicas/scale",
+        {"metadata": {"labels": {"a": "b"}}},
+        headers={"Content-Type": MERGE},
+    )
+    assert unset.status_code == 422 and "must be greater than or equal to 0" in unset.json()["message"]
     kube.create("scaled", replicas=2)
     scale = kube("GET", f"{MODELS}/scaled/scale").json()
     assert scale["spec"] == {"replicas": 2}
