@@ -33,13 +33,15 @@ class AsyncModelClient:
         self.attempts = attempts
 
     async def _call(self, what: str, fn: Callable[[], Any], *, write: bool = False) -> Any:
+        import aiohttp
         import tenacity
         from kubernetes_asyncio.client import ApiException
 
+        # aiohttp's dropped connections (a pooled keep-alive connection the server closed:
+        # ServerDisconnectedError) and cut bodies (ClientPayloadError) are not OSErrors
+        dropped = (OSError, asyncio.TimeoutError, aiohttp.ClientConnectionError, aiohttp.ClientPayloadError)
         retrying = tenacity.AsyncRetrying(
-            **retry_policy(
-                what, attempts=self.attempts, write=write, connection_errors=(OSError, asyncio.TimeoutError)
-            )
+            **retry_policy(what, attempts=self.attempts, write=write, connection_errors=dropped)
         )
 
         async def attempt() -> Any:  # fn returns an awaitable; tenacity awaits coroutine functions only

@@ -2,7 +2,8 @@
 
 Built on tenacity like cncf-kubernetes' ``generic_api_retry`` (Retry-After honoured on 429), with
 what that decorator lacks here: 409 Conflict retried only on writes (a read never conflicts; a
-server-side apply or merge patch may race another writer and is safe to send again), a 500 that
+server-side apply or merge patch may race another writer and is safe to send again), but not a
+409 that is a verdict (AlreadyExists, a field-manager conflict of an apply without force), a 500 that
 is the API server refusing the request itself (not a passing fault) given up at once, and a
 configurable number of attempts.
 """
@@ -38,22 +39,37 @@ def api_status(err: BaseException) -> int | None:
     return None
 
 
-def _body_message(err: BaseException) -> str:
+def _body(err: BaseException) -> dict[str, Any]:
+    """The ``Status`` the API server answered with (``{"message": <raw body>}`` when not JSON)."""
     body = getattr(err, "body", None)  # ApiException.body: both clients set it, untyped
     if not body:
-        return ""
+        return {}
     try:
-        return str(json.loads(body).get("message", ""))
-    except (ValueError, AttributeError):
-        return str(body)
+        decoded = json.loads(body)
+    except ValueError:
+        return {"message": str(body)}
+    return decoded if isinstance(decoded, dict) else {"message": str(body)}
+
+
+def _is_verdict_409(status: dict[str, Any]) -> bool:
+    """A 409 that sending again cannot change: the name is taken (``AlreadyExists``), or a
+    server-side apply without force contradicts another manager's fields (``FieldManagerConflict``
+    causes). A stale resourceVersion or a racing writer is a plain ``Conflict``, worth retrying."""
+    if status.get("reason") == "AlreadyExists":
+        return True
+    details = status.get("details")
+    causes = details.get("causes") if isinstance(details, dict) else None
+    return any(isinstance(c, dict) and c.get("reason") == "FieldManagerConflict" for c in causes or ())
 
 
 def is_transient_status(err: BaseException, status: int, *, write: bool) -> bool:
     """Whether an API answer with ``status`` is worth sending again."""
     if status == 500:
-        message = _body_message(err)
+        message = str(_body(err).get("message", ""))
         return not any(marker in message for marker in PERMANENT_500_MARKERS)
-    return status in TRANSIENT_STATUSES or (write and status == 409)
+    if status == 409:
+        return write and not _is_verdict_409(_body(err))
+    return status in TRANSIENT_STATUSES
 
 
 def is_transient(err: BaseException, *, write: bool = False) -> bool:

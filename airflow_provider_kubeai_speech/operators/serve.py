@@ -282,6 +282,9 @@ class ServeSpeechModelOperator(KeepTrailingNewlines, BaseOperator):
         spec = self.speech_model_spec()  # every input error before the first cluster call
         self.check_capacity(spec)
         self.model_name = spec.model_name  # DigitalHub's ``name`` when model_name was not given
+        # The result (base_url) and the warm-up need the endpoint's settings: a bad one (a token
+        # over plain http, a missing ca_bundle) fails now, not after the Model is made and waited for.
+        self.hook.base_url  # noqa: B018
         labels, annotations = airflow_labels_and_annotations(context)
         manifest = self.hook.render_manifest(spec, labels=labels, annotations=annotations)
         user_min = manifest["spec"].get("minReplicas", 0)

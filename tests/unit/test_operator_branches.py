@@ -298,3 +298,25 @@ def test_require_model_name_takes_an_adapter_where_requests_do() -> None:
     for bad in ("Whisper_legal", "whisper_Legal!", "_legal"):
         with pytest.raises(SpeechModelSpecError):
             require_model_name(bad, adapter=True)
+
+
+def test_serve_refuses_a_bad_endpoint_setting_before_the_first_cluster_call() -> None:
+    """The connection split reads only the cluster settings for the cluster side, but serve's
+    result (base_url) and its warm-up need the endpoint's: a connection that would send its token
+    in cleartext must fail before the Model is created and waited for, not after (on every retry,
+    leaving the Model it created running)."""
+    connection = SimpleNamespace(
+        host="http://kubeai.example.com", schema="", port=None, password="s3cret", extra="", extra_dejson={}
+    )
+    op = serve(wait_for_ready=False)
+    hook = KubeAISpeechHook("kubeai_speech_default")
+    hook.__dict__["models"] = models = mock.MagicMock()
+    models.find.return_value = (None, "1")
+    op.__dict__["hook"] = hook
+    with (
+        mock.patch.object(KubeAISpeechHook, "get_connection", return_value=connection),
+        pytest.raises(KubeAISpeechError, match="in cleartext"),
+    ):
+        op.execute(context())
+    models.apply.assert_not_called()
+    models.find.assert_not_called()

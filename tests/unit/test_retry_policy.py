@@ -145,3 +145,80 @@ def test_the_async_client_shares_the_policy() -> None:
     with pytest.raises(KubeAIClusterError, match="read Model kubeai/m: Kubernetes API answered 502"):
         asyncio.run(client.get("m"))
     assert len(calls) == 2
+
+
+def field_manager_conflict(cls: type[Any] = ApiException) -> Any:
+    """The API server's answer to a server-side apply without force that another manager's
+    fields contradict: a verdict on the request (sent again, the same answer), not a race."""
+    err = cls(status=409, reason="Conflict")
+    err.body = json.dumps(
+        {
+            "kind": "Status",
+            "status": "Failure",
+            "message": 'Apply failed with 1 conflict: conflict with "kubectl": .spec.replicas',
+            "reason": "Conflict",
+            "details": {
+                "name": "m",
+                "group": "kubeai.org",
+                "kind": "models",
+                "causes": [
+                    {
+                        "reason": "FieldManagerConflict",
+                        "message": 'conflict with "kubectl"',
+                        "field": ".spec.replicas",
+                    }
+                ],
+            },
+            "code": 409,
+        }
+    )
+    err.headers = {}
+    return err
+
+
+def already_exists(cls: type[Any] = ApiException) -> Any:
+    err = cls(status=409, reason="Conflict")
+    err.body = json.dumps(
+        {
+            "kind": "Status",
+            "message": 'models.kubeai.org "m" already exists',
+            "reason": "AlreadyExists",
+            "code": 409,
+        }
+    )
+    err.headers = {}
+    return err
+
+
+def test_a_field_manager_conflict_is_a_verdict_not_retried() -> None:
+    client, api = sync_client(*[field_manager_conflict()] * 6, attempts=6)
+    with pytest.raises(KubeAIClusterError, match="Apply failed with 1 conflict") as err:
+        client.apply({"metadata": {"name": "m"}, "spec": {"replicas": 2}}, force=False)
+    assert api.patch_namespaced_custom_object.call_count == 1
+    assert err.value.status == 409
+
+
+def test_already_exists_is_not_retried_but_a_stale_write_is() -> None:
+    assert not cluster_retry.is_transient(already_exists(), write=True)
+    assert not cluster_retry.is_transient(field_manager_conflict(AsyncApiException), write=True)
+    assert cluster_retry.is_transient(api_error(409, "the object has been modified"), write=True)
+
+
+def test_the_async_client_retries_a_dropped_keep_alive_connection() -> None:
+    """aiohttp's ServerDisconnectedError (a pooled connection the API server closed) and payload
+    errors are not OSErrors: the watch loop already treats them as a dropped stream, and so must
+    every single call (the re-list after a dropped watch is one)."""
+    import aiohttp
+
+    client, calls = async_client(aiohttp.ServerDisconnectedError(), LISTED)
+    assert asyncio.run(client.get("m")) == MODEL
+    assert len(calls) == 2
+
+    client, calls = async_client(aiohttp.ClientPayloadError("Response payload is not completed"), LISTED)
+    assert asyncio.run(client.get("m")) == MODEL
+    assert len(calls) == 2
+
+    client, calls = async_client(ValueError("not a connection problem"), LISTED)
+    with pytest.raises(ValueError, match="not a connection problem"):
+        asyncio.run(client.get("m"))
+    assert len(calls) == 1
