@@ -411,6 +411,27 @@ class KubeAISpeechHook(BaseHook):
         """
         from airflow_provider_kubeai_speech.speech import TranscriptionRequest
 
+        settings = {
+            "response_format": (response_format, "json"),
+            "language": (language, None),
+            "prompt": (prompt, None),
+            "temperature": (temperature, None),
+            "timestamp_granularities": (timestamp_granularities, None),
+            "extra_fields": (extra_fields, None),
+            "chunk_seconds": (chunk_seconds, None),
+            "chunk_overlap_seconds": (chunk_overlap_seconds, 2.0),
+        }
+        if request is not None:
+            given = [name for name, (value, default) in settings.items() if value != default]
+            if model is not None and model != request.model:
+                given.insert(0, "model")
+            if given:
+                raise KubeAISpeechError(
+                    f"transcribe: request= carries every setting, but {', '.join(given)} "
+                    f"{'was' if len(given) == 1 else 'were'} given too and would be ignored. Fix: "
+                    f"request.but({', '.join(f'{name}=...' for name in given if name != 'model')}) "
+                    "or the keywords alone."
+                )
         if request is None:
             if model is None:
                 raise KubeAISpeechError(

@@ -67,3 +67,16 @@ def test_the_request_is_frozen_and_yields_the_form() -> None:
     ]
     piece = request.but(response_format="verbose_json", timestamp_granularities=["segment"])
     assert piece.timestamp_granularities == ("segment",) and request.response_format == "json"
+
+
+def test_hook_transcribe_refuses_settings_beside_a_request() -> None:
+    """A request carries every setting: keywords beside it would be dropped silently."""
+    from airflow_provider_kubeai_speech.hooks.kubeai import KubeAISpeechHook
+
+    hook = KubeAISpeechHook()
+    with pytest.raises(KubeAISpeechError, match=r"but model, response_format, language were given too"):
+        hook.transcribe(
+            "whisper", b"RIFF", response_format="srt", language="de", request=TranscriptionRequest("other")
+        )
+    with pytest.raises(KubeAISpeechError, match=r"chunk_seconds was given too.*request\.but\(chunk_seconds"):
+        hook.transcribe(audio=b"RIFF", chunk_seconds=60, request=TranscriptionRequest("other"))
