@@ -112,7 +112,11 @@ class ModelClient:
         except connection_errors as err:
             host = getattr(getattr(self.api.api_client, "configuration", None), "host", None)
             host = host if isinstance(host, str) else None
-            raise unreachable_error(err, what, host) from err
+            failure = unreachable_error(err, what, host)
+            # The cause stays attached (its message names the URL), without urllib3's frames and
+            # inner chain: the task log shows a few lines, not a 120-line MaxRetryError traceback.
+            err.__cause__, err.__suppress_context__ = None, True
+            raise failure from err.with_traceback(None)
 
     # -- reads -------------------------------------------------------------------------------
 
