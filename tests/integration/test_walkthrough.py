@@ -96,4 +96,7 @@ def test_make_dist_builds_both_distributions_and_twine_passes(tmp_path: Path) ->
         [sys.executable, "-m", "zipfile", "-l", str(next(dist.glob("airflow_provider*.whl")))],
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
-    assert "airflow_provider_kubeai_speech/manifest.py" in listing and "local_kubeai" not in listing
+    assert (
+        "airflow_provider_kubeai_speech/transcription/progress.py" in listing
+        and "local_kubeai" not in listing
+    )

@@ -8,8 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from airflow_provider_kubeai_speech.manifest import batch_state, main
 from airflow_provider_kubeai_speech.transcription.manifest import MANIFEST_FOLDER, FileResult
+from airflow_provider_kubeai_speech.transcription.progress import batch_state, main
 
 
 def write_part(out: Path, name: str, results: list[FileResult]) -> None:
@@ -59,7 +59,7 @@ def test_the_cli_prints_the_state(tmp_path: Path, capsys: object) -> None:
     # Airflow's unit-test mode logs a line to stdout on import; a user's shell has no such line
     env = {k: v for k, v in os.environ.items() if k != "AIRFLOW__CORE__UNIT_TEST_MODE"}
     run = subprocess.run(
-        [sys.executable, "-m", "airflow_provider_kubeai_speech.manifest", "summary", str(out), "--json"],
+        [sys.executable, "-m", "airflow_provider_kubeai_speech.transcription", "summary", str(out), "--json"],
         capture_output=True, text=True, check=True, cwd=tmp_path, env=env,
     )  # fmt: skip
     assert json.loads(run.stdout)["done"] == 2 and json.loads(run.stdout)["pending"] is None

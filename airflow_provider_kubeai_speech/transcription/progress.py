@@ -7,8 +7,8 @@ that is what :func:`batch_state` reports, and what ``skip_existing`` reads.
 
 From a shell::
 
-    python -m airflow_provider_kubeai_speech.manifest summary /data/transcripts/2026-11-24
-    python -m airflow_provider_kubeai_speech.manifest summary s3://transcripts/2026-11-24 \\
+    python -m airflow_provider_kubeai_speech.transcription summary /data/transcripts/2026-11-24
+    python -m airflow_provider_kubeai_speech.transcription summary s3://transcripts/2026-11-24 \\
         --inputs 's3://calls/2026-11-24/*.wav' --conn-id aws_default
 
 Pending recordings (never recorded) can only be known from the inputs: give ``--inputs`` (what
@@ -132,9 +132,9 @@ def render(progress: BatchProgress, inputs: str | None = None) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m airflow_provider_kubeai_speech.manifest summary PATH [--inputs PATTERN]``."""
+    """``python -m airflow_provider_kubeai_speech.transcription summary PATH [--inputs PATTERN]``."""
     parser = argparse.ArgumentParser(
-        prog="python -m airflow_provider_kubeai_speech.manifest",
+        prog="python -m airflow_provider_kubeai_speech.transcription",
         description="Read a transcription batch's results manifest (the last line per input wins).",
     )
     commands = parser.add_subparsers(dest="command", required=True)
