@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 ## Two workers (the machine's cores); a test file stays on one worker, so its fixtures are shared.
 PYTEST_WORKERS ?= -n 2 --dist loadfile
 
-.PHONY: setup test test-fast test-deployment postgres lint format demo sandbox docs dist bench lock clean
+.PHONY: setup test test-fast test-deployment postgres kubectl lint format demo sandbox docs dist bench lock clean
 
 setup: $(STAMP)
 
@@ -37,6 +37,13 @@ postgres:
 	@dir=$$(mktemp -d) && chmod 755 $$dir && \
 	port=$$($(PYTHON) -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])') && \
 	bash tests/deployment/postgres.sh start $$dir/pg $$port && bash tests/deployment/postgres.sh stop $$dir/pg && rm -rf $$dir
+
+## Debian's kubectl (kubernetes-client) for the sandbox's kubectl tests, when missing; skipped
+## with a reason without root or apt-get (those tests then skip too).
+kubectl:
+	@command -v kubectl >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kubernetes-client; } || \
+		echo "kubectl not installed (needs root and apt-get): its tests will skip"
 
 ## Everything but the tests marked slow.
 test-fast: setup

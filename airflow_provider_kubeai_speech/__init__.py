@@ -14,13 +14,14 @@ def _check_airflow_version() -> None:
         try:
             installed = version("apache-airflow")
         except PackageNotFoundError:
-            return  # spec.py and the sandbox are usable without Airflow
-    major = int(installed.split(".", 1)[0])
-    if major < 3:
+            return  # no Airflow installed: nothing to check here
+    from packaging.version import Version
+
+    if Version(installed).release[:2] < (3, 2):
         raise RuntimeError(
-            f"airflow-provider-kubeai-speech {__version__} needs Apache Airflow 3.0 or newer; "
-            f"apache-airflow {installed} is installed. Upgrade Airflow "
-            "(pip install 'apache-airflow>=3.0') or pin an older provider."
+            f"airflow-provider-kubeai-speech {__version__} needs Apache Airflow 3.2 or newer (its "
+            f"connection form is declared the 3.2 way); apache-airflow {installed} is installed. Upgrade "
+            "Airflow (pip install 'apache-airflow>=3.2') or pin an older provider."
         )
 
 

@@ -28,6 +28,7 @@ RESPONSE_FORMATS: tuple[str, ...] = ("json", "text", "srt", "verbose_json", "vtt
 TIMESTAMP_GRANULARITIES: tuple[str, ...] = ("segment", "word")
 MIN_CHUNK_SECONDS = 10.0
 DEFAULT_OVERLAP_SECONDS = 2.0
+SECONDS = "a number of seconds"
 
 #: Something that can be uploaded: a local path, a URI, bytes, or a callable opening a fresh
 #: binary stream (ObjectStoragePath objects and other ``.open()``-able paths are accepted too).
@@ -38,13 +39,13 @@ def check_chunking(chunk_seconds: Any, overlap_seconds: Any) -> tuple[float, flo
     """``(chunk, overlap)`` in seconds, or None for no splitting; refuses bad values naming the fix."""
     if chunk_seconds is None:
         return None
-    try:
-        chunk, overlap = float(chunk_seconds), float(overlap_seconds)
-    except (TypeError, ValueError) as err:
-        raise KubeAISpeechError(
-            f"chunk_seconds={chunk_seconds!r} and chunk_overlap_seconds={overlap_seconds!r} must be numbers "
-            "of seconds. Fix: e.g. chunk_seconds=300, chunk_overlap_seconds=2."
-        ) from err
+    chunk = _number(
+        "chunk_seconds",
+        chunk_seconds,
+        "chunk_seconds=300 (5 minutes), or None to send recordings whole",
+        SECONDS,
+    )
+    overlap = _number("chunk_overlap_seconds", overlap_seconds, "chunk_overlap_seconds=2", SECONDS)
     if not math.isfinite(chunk) or chunk < MIN_CHUNK_SECONDS:
         raise KubeAISpeechError(
             f"chunk_seconds={chunk_seconds!r} is too short: pieces under {MIN_CHUNK_SECONDS:g} s cost more in "
@@ -57,6 +58,18 @@ def check_chunking(chunk_seconds: Any, overlap_seconds: Any) -> tuple[float, flo
             f"({chunk / 4:g}). Fix: chunk_overlap_seconds=2."
         )
     return chunk, overlap
+
+
+def _number(name: str, value: Any, fix: str, unit: str = "a number") -> float:
+    if isinstance(value, bool):
+        raise KubeAISpeechError(f"{name}={value!r} is not {unit}. Fix: {fix}.")
+    try:
+        number = float(value)
+    except (TypeError, ValueError) as err:
+        raise KubeAISpeechError(f"{name}={value!r} is not {unit}. Fix: {fix}.") from err
+    if not math.isfinite(number):
+        raise KubeAISpeechError(f"{name}={value!r} is not a finite number. Fix: {fix}.")
+    return number
 
 
 def check_response_format(response_format: Any) -> str:
@@ -79,6 +92,19 @@ def check_granularities(granularities: Iterable[str] | None) -> tuple[str, ...] 
                 f"timestamp_granularities has {granularity!r}. Fix: use 'segment' and/or 'word'."
             )
     return tuple(granularities)
+
+
+def check_temperature(temperature: Any) -> float | None:
+    """``temperature`` as a float from 0 to 1 (or None); refuses anything else naming the fix."""
+    if temperature is None:
+        return None
+    number = _number("temperature", temperature, "e.g. temperature=0")
+    if not 0 <= number <= 1:
+        raise KubeAISpeechError(
+            f"temperature={temperature!r} must be at least 0 and at most 1. Fix: a sampling "
+            "temperature from 0 to 1, e.g. temperature=0, or None."
+        )
+    return number
 
 
 @dataclass(frozen=True)
@@ -111,14 +137,7 @@ class TranscriptionRequest:
             raise KubeAISpeechError(f"model={self.model!r} is not a Model name. Fix: e.g. model='whisper'.")
         check_response_format(self.response_format)
         object.__setattr__(self, "timestamp_granularities", check_granularities(self.timestamp_granularities))
-        if self.temperature is not None:
-            temperature = _number("temperature", self.temperature)
-            if not 0 <= temperature <= 1:
-                raise KubeAISpeechError(
-                    f"temperature={self.temperature!r} must be at least 0 and at most 1. Fix: a sampling "
-                    "temperature from 0 to 1, e.g. temperature=0, or None."
-                )
-            object.__setattr__(self, "temperature", temperature)
+        object.__setattr__(self, "temperature", check_temperature(self.temperature))
         if self.extra_fields is not None:
             if not isinstance(self.extra_fields, Mapping):
                 raise KubeAISpeechError(
@@ -217,18 +236,6 @@ class SpeechEndpoint(Protocol):
     ) -> TranscriptionResult:
         """Transcribe one upload (whole: ``request``'s chunking is the caller's business)."""
         ...
-
-
-def _number(name: str, value: Any) -> float:
-    if isinstance(value, bool):
-        raise KubeAISpeechError(f"{name}={value!r} is not a number. Fix: e.g. {name}=0.")
-    try:
-        number = float(value)
-    except (TypeError, ValueError) as err:
-        raise KubeAISpeechError(f"{name}={value!r} is not a number. Fix: e.g. {name}=0.") from err
-    if not math.isfinite(number):
-        raise KubeAISpeechError(f"{name}={value!r} is not a finite number. Fix: e.g. {name}=0.")
-    return number
 
 
 def _field_text(value: Any) -> str:

@@ -37,7 +37,7 @@ CHILD = r"""
 import os, sys, threading, time, logging
 from airflow_provider_kubeai_speech.hooks.kubeai import KubeAISpeechHook
 from airflow_provider_kubeai_speech.transcription.batch import BatchOptions, BatchTranscriber
-from airflow_provider_kubeai_speech.transcription.long_audio import ChunkSettings
+from airflow_provider_kubeai_speech.speech import TranscriptionRequest
 from airflow_provider_kubeai_speech.transcription.outputs import OutputFolder
 from airflow_provider_kubeai_speech.transcription.sources import resolve_inputs
 uri, out = sys.argv[1], sys.argv[2]
@@ -54,8 +54,10 @@ def sample():
     while not done.is_set():
         peak[0] = max(peak[0], rss())
         time.sleep(0.005)
-options = BatchOptions(response_format="text", max_concurrency=1, chunking=ChunkSettings(36000, 2))
-job = BatchTranscriber(hook.transcribe, "whisper", options, OutputFolder(out), logging.getLogger("bench"))
+request = TranscriptionRequest("whisper", response_format="text", chunk_seconds=36000, chunk_overlap_seconds=2)
+job = BatchTranscriber(
+    hook.transcribe, request, BatchOptions(max_concurrency=1), OutputFolder(out), logging.getLogger("bench")
+)
 before = rss()
 sampler = threading.Thread(target=sample)
 sampler.start()
@@ -69,13 +71,15 @@ print((max(peak[0], rss()) - before) / 2**20)
 
 def batch_seconds(inputs: Any, output: str, concurrency: int = 8) -> float:
     from airflow_provider_kubeai_speech.hooks.kubeai import KubeAISpeechHook
+    from airflow_provider_kubeai_speech.speech import TranscriptionRequest
     from airflow_provider_kubeai_speech.transcription.batch import BatchOptions, BatchTranscriber
     from airflow_provider_kubeai_speech.transcription.outputs import OutputFolder
     from airflow_provider_kubeai_speech.transcription.sources import resolve_inputs
 
     hook = KubeAISpeechHook()
-    options = BatchOptions(response_format="text", max_concurrency=concurrency, progress_interval=600)
-    job = BatchTranscriber(hook.transcribe, "whisper", options, OutputFolder(output), logging.getLogger("b"))
+    request = TranscriptionRequest("whisper", response_format="text")
+    options = BatchOptions(max_concurrency=concurrency, progress_interval=600)
+    job = BatchTranscriber(hook.transcribe, request, options, OutputFolder(output), logging.getLogger("b"))
     started = time.monotonic()
     summary = job.run(resolve_inputs(inputs))
     seconds = time.monotonic() - started

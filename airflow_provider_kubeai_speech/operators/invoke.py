@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import math
 import os
-import re
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from airflow.providers.common.compat.sdk import BaseOperator
 
 from airflow_provider_kubeai_speech.exceptions import KubeAISpeechError
 from airflow_provider_kubeai_speech.operators.templating import KeepTrailingNewlines, is_templated
+from airflow_provider_kubeai_speech.spec import require_model_name
 from airflow_provider_kubeai_speech.speech import (
     TranscriptionRequest,
+    check_chunking,
     check_granularities,
     check_response_format,
+    check_temperature,
 )
 from airflow_provider_kubeai_speech.transcription.storage import conn_id_in_uri
 
@@ -165,7 +167,7 @@ class InvokeSpeechOperator(KeepTrailingNewlines, BaseOperator):
         if given(self.timestamp_granularities):
             check_granularities(self.timestamp_granularities)
         if given(self.model_name):
-            _check_model_name(self.model_name)
+            require_model_name(self.model_name, adapter=True)
         if self.if_no_inputs not in get_args(IfNoInputs):
             raise KubeAISpeechError(
                 f"if_no_inputs={self.if_no_inputs!r} is not one of {', '.join(map(repr, get_args(IfNoInputs)))}. "
@@ -202,22 +204,17 @@ class InvokeSpeechOperator(KeepTrailingNewlines, BaseOperator):
                 raise KubeAISpeechError(
                     f"{name}={value!r} is not a connection id. Fix: e.g. {name}='aws_default', or leave it unset."
                 )
+        # The transcription settings are checked by the request's own rules (speech.py), the
+        # batch's numbers by _NUMBERS: each rule is written once.
+        if given(self.temperature):
+            check_temperature(self.temperature)
+        if given(self.chunk_seconds) and given(self.chunk_overlap_seconds):
+            check_chunking(self.chunk_seconds, self.chunk_overlap_seconds)
         checked = _Checked()
         for name, rule in _NUMBERS.items():
             value = getattr(self, name)
             if given(value):
                 setattr(checked, name, rule.check(name, value))
-        if (
-            given(self.chunk_seconds)
-            and given(self.chunk_overlap_seconds)
-            and checked.chunk_seconds is not None
-        ):
-            overlap = checked.chunk_overlap_seconds
-            if overlap is not None and overlap > checked.chunk_seconds / 4:
-                raise KubeAISpeechError(
-                    f"chunk_overlap_seconds={self.chunk_overlap_seconds!r} must be between 0 and a quarter of "
-                    f"chunk_seconds ({checked.chunk_seconds / 4:g}). Fix: chunk_overlap_seconds=2."
-                )
         return checked
 
     def hook_for(self, concurrency: int, attempts: int) -> KubeAISpeechHook:
@@ -243,18 +240,18 @@ class InvokeSpeechOperator(KeepTrailingNewlines, BaseOperator):
 
         checked = self._check_arguments()
         concurrency, attempts = int(checked.max_concurrency or 1), int(checked.max_attempts or 1)
-        chunk_settings(checked.chunk_seconds, checked.chunk_overlap_seconds)  # the audio extra is there
         request = TranscriptionRequest(
             self.model_name,
             response_format=self.response_format,
             language=self.language,
             prompt=self.prompt,
-            temperature=checked.temperature,
+            temperature=self.temperature,
             timestamp_granularities=self.timestamp_granularities,
             extra_fields=self.extra_fields,
-            chunk_seconds=checked.chunk_seconds,
-            chunk_overlap_seconds=checked.chunk_overlap_seconds or 0.0,
+            chunk_seconds=self.chunk_seconds,
+            chunk_overlap_seconds=0.0 if self.chunk_overlap_seconds is None else self.chunk_overlap_seconds,
         )
+        chunk_settings(request.chunk_seconds, request.chunk_overlap_seconds)  # the audio extra is there
         inputs = resolve_inputs(self.audio, self.audio_conn_id)
         max_xcom_files = int(checked.max_xcom_files or 0)
         if self.output_path is None and len(inputs) > max_xcom_files:
@@ -271,7 +268,6 @@ class InvokeSpeechOperator(KeepTrailingNewlines, BaseOperator):
             return self._no_inputs(inputs, output)
         self._lineage = _Lineage(inputs, output)
         options = BatchOptions(
-            request=request,
             max_concurrency=concurrency,
             skip_existing=self.skip_existing,
             max_failed=float(checked.max_failed or 0),
@@ -279,7 +275,7 @@ class InvokeSpeechOperator(KeepTrailingNewlines, BaseOperator):
         )
         self._hook = self.hook_for(concurrency, attempts)
         self._batch = BatchTranscriber(
-            self._hook.endpoint, self.model_name, options, output, self.log, run_id=context.get("run_id")
+            self._hook.endpoint, request, options, output, self.log, run_id=context.get("run_id")
         )
         try:
             summary = self._batch.run(inputs)
@@ -391,18 +387,8 @@ def output_dataset(output: Any) -> tuple[str, str]:
 #: What a run that finds no recording does.
 IfNoInputs = Literal["fail", "skip", "succeed"]
 
+
 #: A KubeAI Model name (a DNS-1123 label), optionally ``_<adapter>``.
-_MODEL_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(_[a-z0-9-]+)?")
-
-
-def _check_model_name(name: Any) -> None:
-    if not name or not isinstance(name, str) or not _MODEL_NAME.fullmatch(name):
-        raise KubeAISpeechError(
-            f"model_name={name!r} is not a KubeAI Model name (lower-case letters, digits and '-', "
-            "optionally '_<adapter>'). Fix: the Model's name, e.g. \"{{ ti.xcom_pull('serve')['model'] }}\"."
-        )
-
-
 def _check_audio(audio: Any) -> None:
     if audio in (None, "", []) or (isinstance(audio, str) and not audio.strip()):
         raise KubeAISpeechError(
@@ -491,13 +477,6 @@ _NUMBERS: dict[str, _Number] = {
     "progress_interval": _Number(
         0, low_open=True, fix="seconds between progress lines, e.g. progress_interval=15"
     ),
-    "temperature": _Number(
-        0, 1, optional=True, fix="a sampling temperature from 0 to 1, e.g. temperature=0, or None"
-    ),
-    "chunk_seconds": _Number(
-        10, optional=True, fix="chunk_seconds=300 (5 minutes), or None to send recordings whole"
-    ),
-    "chunk_overlap_seconds": _Number(0, fix="chunk_overlap_seconds=2"),
 }
 
 
@@ -509,6 +488,3 @@ class _Checked:
     max_failed: int | float | None = None
     max_xcom_files: int | float | None = None
     progress_interval: int | float | None = None
-    temperature: float | None = None
-    chunk_seconds: float | None = None
-    chunk_overlap_seconds: float | None = None

@@ -26,7 +26,7 @@ import functools
 import math
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -53,59 +53,25 @@ from airflow_provider_kubeai_speech.transcription.storage import describe_storag
 
 if TYPE_CHECKING:
     from airflow_provider_kubeai_speech.speech import AudioSource, SpeechEndpoint
-    from airflow_provider_kubeai_speech.transcription.long_audio import ChunkSettings, LongTranscript
+    from airflow_provider_kubeai_speech.transcription.long_audio import LongTranscript
 
 FAILURES_SHOWN = 20
 
 
 @dataclass
 class BatchOptions:
-    """How a batch runs.
+    """How a batch runs (what it asks the endpoint is the :class:`~..speech.TranscriptionRequest`).
 
-    :param request: the transcription settings (its model wins over the batch's); when given,
-        the per-setting parameters below are not read.
-    :param response_format: ``json``, ``text``, ``srt``, ``verbose_json`` or ``vtt``.
-    :param language: spoken language hint.
-    :param prompt: decoding prompt.
-    :param temperature: sampling temperature.
-    :param timestamp_granularities: ``segment`` and/or ``word`` (with verbose_json).
-    :param extra_fields: more form fields for KubeAI (e.g. ``hotwords``, ``vad_filter``).
     :param max_concurrency: uploads in flight at once.
     :param skip_existing: inputs whose transcript exists are not sent again.
     :param max_failed: failures tolerated: a count, or a fraction of the batch when below 1.
     :param progress_interval: seconds between progress lines.
-    :param chunking: how long recordings are split (None: every recording is sent whole).
     """
 
-    response_format: str = "json"
-    language: str | None = None
-    prompt: str | None = None
-    temperature: float | None = None
-    timestamp_granularities: list[str] | None = None
-    extra_fields: Mapping[str, Any] | None = None
     max_concurrency: int = 4
     skip_existing: bool = True
     max_failed: float = 0
     progress_interval: float = 15.0
-    chunking: ChunkSettings | None = None
-    request: TranscriptionRequest | None = None
-
-    def request_for(self, model: str) -> TranscriptionRequest:
-        """The settings as one checked request (the per-setting parameters kept for callers of
-        earlier versions become one)."""
-        if self.request is not None:
-            return self.request
-        return TranscriptionRequest(
-            model,
-            response_format=self.response_format,
-            language=self.language,
-            prompt=self.prompt,
-            temperature=self.temperature,
-            timestamp_granularities=self.timestamp_granularities,
-            extra_fields=self.extra_fields,
-            chunk_seconds=self.chunking.chunk_seconds if self.chunking is not None else None,
-            chunk_overlap_seconds=self.chunking.overlap_seconds if self.chunking is not None else 2.0,
-        )
 
 
 @dataclass
@@ -194,7 +160,7 @@ class BatchTranscriber:
 
     :param transcribe: the endpoint (``hook.endpoint``, a :class:`~..speech.SpeechEndpoint`), or
         a ``hook.transcribe``-compatible callable.
-    :param model: the Model name.
+    :param request: the transcription settings (a Model name alone means KubeAI's defaults).
     :param options: batch options.
     :param output: where transcripts go (None: into the summary, for small batches).
     :param log: a logger.
@@ -204,14 +170,14 @@ class BatchTranscriber:
     def __init__(
         self,
         transcribe: SpeechEndpoint | Transcribe,
-        model: str,
+        request: TranscriptionRequest | str,
         options: BatchOptions,
         output: OutputFolder | None,
         log: Any,
         run_id: str | None = None,
     ) -> None:
         self.transcribe = transcribe
-        self.request = options.request_for(model)
+        self.request = request if isinstance(request, TranscriptionRequest) else TranscriptionRequest(request)
         self.model = self.request.model
         self.options = options
         self.output = output

@@ -2,8 +2,8 @@
 
 WAV, FLAC, MP3, M4A/AAC, OGG/Vorbis, OGG/Opus, WebM and whatever else FFmpeg reads. PyAV and
 numpy are the ``audio`` extra; they are imported only when a recording is actually decoded, and
-:func:`missing_audio_extra` says which are absent. Nothing here imports Airflow (the sandbox uses
-it too); :mod:`.long_audio` turns these errors into provider exceptions.
+:func:`missing_audio_extra` says which are absent. Nothing here imports Airflow;
+:mod:`.long_audio` turns these errors into provider exceptions.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Transcript formats KubeAI's speech endpoint returns, and the file extension for each.
 
-Used by the sandbox to answer like faster-whisper-server, and by the provider to stitch pieces of
-long recordings into one transcript.
+Used to stitch pieces of long recordings into one transcript (the sandbox, an independent
+oracle, has its own rendering: ``local_kubeai.rendering``).
 """
 
 from __future__ import annotations

@@ -61,7 +61,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--gateway-token", help="require this bearer token on the KubeAI endpoint")
     parser.add_argument(
-        "--tls", action="store_true", help="serve https with a generated CA (written to the state dir)"
+        "--tls",
+        action="store_true",
+        help="serve the KubeAI endpoint over https too (the Kubernetes API is https unless --no-tls)",
+    )
+    parser.add_argument(
+        "--no-tls",
+        action="store_true",
+        help="serve the Kubernetes API over plain http (kubectl then sends no token: 401)",
+    )
+    parser.add_argument(
+        "--cluster-admin",
+        action="store_true",
+        help="grant the token everything everywhere (cluster-wide lists, namespaces that do not exist answer 404)",
     )
     parser.add_argument("--state-dir", type=Path, help="where the kubeconfig, CA and connections.env go")
     parser.add_argument(
@@ -92,12 +104,18 @@ def main(argv: list[str] | None = None) -> int:
         bookmark_interval=args.bookmark_interval,
         gateway_token=args.gateway_token,
         role=PROVIDER_ROLE if args.restricted_role else None,
+        cluster_admin=args.cluster_admin,
+        kube_tls=not args.no_tls,
         tls=args.tls,
         state_dir=args.state_dir,
         seed=args.seed,
     )
     if args.token:
         config.token = args.token
+    # before the ready line: whoever reads it may stop the sandbox at once
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
     sandbox = Sandbox(config, Faults(**json.loads(args.faults))).start()
     connections = sandbox.airflow_connections()
     env_file = sandbox.state_dir / "connections.env"
@@ -116,11 +134,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  Kubernetes API: {sandbox.kube_url}  (kubeconfig: {sandbox.kubeconfig_path})", file=sys.stderr)
     print(f"  KubeAI:         {sandbox.kubeai_url}/openai/v1", file=sys.stderr)
     print(f"  Connections:    source {env_file}", file=sys.stderr)
+    for change in sandbox.port_changes:
+        print(f"  WARNING: {change}", file=sys.stderr)
     print(json.dumps(info), flush=True)
-
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
     stop.wait()
     sandbox.stop()
     return 0

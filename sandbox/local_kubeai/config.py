@@ -49,8 +49,16 @@ class SandboxConfig:
         ``modelAutoscaling.timeWindow``, 10 min).
     :param host_wait_timeout: seconds a request waits for a ready replica before 504.
     :param bookmark_interval: seconds between watch bookmarks.
-    :param watch_history: events kept for watch resumption; older resourceVersions get 410 Gone.
-    :param tls: serve both ports over https with a CA generated into ``state_dir``.
+    :param cluster_admin: the token may do everything, everywhere (a cluster-admin binding):
+        cluster-wide lists, ``/api/v1/namespaces``, and namespaces that do not exist, which then
+        answer 404 ``namespaces "x" not found`` as on a real server (authorization comes first).
+    :param watch_history: events kept at most for watch resumption; older resourceVersions get 410.
+    :param watch_history_seconds: seconds an event is kept at most (the window etcd compaction
+        and the watch cache leave); a watch, exact list or continue token from before gets 410.
+    :param kube_tls: serve the Kubernetes API over https with a CA generated into ``state_dir``
+        and named in the kubeconfig (the default: Go clients, kubectl among them, never send a
+        bearer token over http). False serves http.
+    :param tls: serve the KubeAI endpoint over https too (same CA).
     :param state_dir: where the kubeconfig, CA and logs go (a temporary folder when None).
     :param seed: random seed of fault injection.
     """
@@ -75,7 +83,10 @@ class SandboxConfig:
     autoscale_window: float = 600.0
     host_wait_timeout: float = 600.0
     bookmark_interval: float = 5.0
+    cluster_admin: bool = False
     watch_history: int = 1000
+    watch_history_seconds: float = 300.0
+    kube_tls: bool = True
     tls: bool = False
     state_dir: Path | None = None
     seed: int | None = None

@@ -95,17 +95,29 @@ class BaseHandler(BaseHTTPRequestHandler):
     def query(self) -> dict[str, str]:
         return {k: v[-1] for k, v in parse_qs(urlsplit(self.path).query, keep_blank_values=True).items()}
 
-    def send_json(self, code: int, body: Any, headers: dict[str, str] | None = None) -> None:
+    def send_json(
+        self,
+        code: int,
+        body: Any,
+        headers: dict[str, str] | None = None,
+        extra: list[tuple[str, str]] | None = None,
+    ) -> None:
+        """``extra``: headers that may repeat (one ``Warning`` per unknown field)."""
         data = json.dumps(body).encode()
-        self.send_bytes(code, data, "application/json", headers)
+        self.send_bytes(code, data, "application/json", headers, extra)
 
     def send_bytes(
-        self, code: int, data: bytes, content_type: str, headers: dict[str, str] | None = None
+        self,
+        code: int,
+        data: bytes,
+        content_type: str,
+        headers: dict[str, str] | None = None,
+        extra: list[tuple[str, str]] | None = None,
     ) -> None:
         self.send_response(code)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
-        for key, value in (headers or {}).items():
+        for key, value in [*(headers or {}).items(), *(extra or [])]:
             self.send_header(key, value)
         self.end_headers()
         if self.command != "HEAD":

@@ -4,10 +4,16 @@ Enough of the real protocol that the official ``kubernetes`` client, ``kubernete
 cncf-kubernetes' ``KubernetesHook`` work against it unchanged: discovery, CRUD, four patch types,
 ``status`` and ``scale`` subresources, watches with bookmarks and 410 Gone, label and field
 selectors, ``Status`` error bodies, bearer-token authentication and per-namespace permissions.
+And, so that a client's mistakes fail here as they fail on a real cluster: ``fieldValidation``
+and ``dryRun``, paging with ``continue`` tokens, watch-lists (``sendInitialEvents``), a bounded
+watch history, deletion propagation and preconditions, the OpenAPI documents and ``/version``
+kubectl reads. docs/sandbox.rst lists what it does not model.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import copy
 import hmac
 import json
@@ -15,18 +21,23 @@ import re
 import time
 from typing import TYPE_CHECKING, Any
 
+from local_kubeai import kube_errors
 from local_kubeai.http import BaseHandler
 from local_kubeai.kube_errors import ApiError
+from local_kubeai.openapi import SERVER_VERSION, openapi_v2, openapi_v3_group, openapi_v3_index
 from local_kubeai.selectors import field_selector, label_selector
-from local_kubeai.store import merge_patch
+from local_kubeai.store import WriteOptions, merge_patch
 
 if TYPE_CHECKING:
     from local_kubeai.server import Sandbox
 
 _MODELS = re.compile(
-    r"/apis/kubeai\.org/v1/namespaces/(?P<ns>[^/]+)/models(?:/(?P<name>[^/]+))?(?:/(?P<sub>status|scale))?"
+    r"/apis/kubeai\.org/v1(?:/namespaces/(?P<ns>[^/]+))?/models(?:/(?P<name>[^/]+))?(?:/(?P<sub>status|scale))?"
 )
 _PODS = re.compile(r"/api/v1/namespaces/(?P<ns>[^/]+)/pods")
+_NAMESPACES = re.compile(r"/api/v1/namespaces(?:/(?P<name>[^/]+))?")
+_FIELD_VALIDATION = ("Strict", "Warn", "Ignore")
+_INITIAL_EVENTS_END = "k8s.io/initial-events-end"
 _SERVICE_ACCOUNT = "system:serviceaccount:airflow:airflow-worker"
 _DEFAULT_WATCH_SECONDS = 1800
 
@@ -38,11 +49,17 @@ def _discovery(sandbox: Sandbox) -> dict[str, Any]:
     verbs = ["delete", "deletecollection", "get", "list", "patch", "create", "update", "watch"]
     return {
         "/version": {
-            "major": "1",
-            "minor": "32",
-            "gitVersion": "v1.32.0-kubeai-sandbox",
+            "major": SERVER_VERSION.split(".")[0][1:],
+            "minor": SERVER_VERSION.split(".")[1],
+            "gitVersion": SERVER_VERSION,
+            "gitTreeState": "clean",
+            "goVersion": "go1.25.0",
+            "compiler": "gc",
             "platform": "linux/amd64",
         },
+        "/openapi/v2": openapi_v2(),
+        "/openapi/v3": openapi_v3_index(),
+        "/openapi/v3/apis/kubeai.org/v1": openapi_v3_group(),
         "/api": {
             "kind": "APIVersions",
             "versions": ["v1"],
@@ -55,12 +72,20 @@ def _discovery(sandbox: Sandbox) -> dict[str, Any]:
             "groupVersion": "v1",
             "resources": [
                 {
+                    "name": "namespaces",
+                    "singularName": "namespace",
+                    "namespaced": False,
+                    "kind": "Namespace",
+                    "shortNames": ["ns"],
+                    "verbs": ["get", "list"],
+                },
+                {
                     "name": "pods",
                     "singularName": "pod",
                     "namespaced": True,
                     "kind": "Pod",
                     "verbs": ["get", "list"],
-                }
+                },
             ],
         },
         "/apis": {
@@ -133,8 +158,11 @@ class KubeApiHandler(BaseHandler):
                 self._authorize(match["ns"], "list", "pods", "")
                 self._list_pods(match["ns"])
                 return
+            if match := _NAMESPACES.fullmatch(path):
+                self._namespaces(match["name"])
+                return
             match = _MODELS.fullmatch(path)
-            if not match:
+            if not match or (match["ns"] is None and (match["name"] or self.command != "GET")):
                 raise ApiError(404, "the server could not find the requested resource", reason="NotFound")
             self._models(match["ns"], match["name"], match["sub"])
         except ApiError as err:
@@ -154,25 +182,32 @@ class KubeApiHandler(BaseHandler):
         if not hmac.compare_digest(token.encode(), self.sandbox.config.token.encode()):
             raise ApiError(401, "Unauthorized", reason="Unauthorized")
 
-    def _authorize(self, namespace: str, verb: str, resource: str, group: str) -> None:
+    def _authorize(self, namespace: str | None, verb: str, resource: str, group: str) -> None:
         """Namespace permissions, and, with ``SandboxConfig.role``, exactly the verbs it grants.
 
-        ``resource`` is ``models``, ``models/status`` or ``models/scale`` (as in an RBAC rule).
+        ``resource`` is ``models``, ``models/status`` or ``models/scale`` (as in an RBAC rule);
+        ``namespace`` None is the cluster scope. With ``SandboxConfig.cluster_admin`` everything
+        is granted, in namespaces that do not exist too (they answer 404 after authorization,
+        as on a real server).
         """
-        role = self.sandbox.config.role
-        granted = namespace in self.sandbox.config.namespaces and (
-            role is None or verb in role.get(resource, ())
+        config = self.sandbox.config
+        granted = config.cluster_admin or (
+            namespace in config.namespaces and (config.role is None or verb in config.role.get(resource, ()))
         )
         if not granted:
             base, _, sub = resource.partition("/")
-            group_text = f' in API group "{group}"'
+            scope = f'in the namespace "{namespace}"' if namespace else "at the cluster scope"
             raise ApiError(
                 403,
                 f"{base}{'.' + group if group else ''}{'/' + sub if sub else ''} is forbidden: User "
-                f'"{_SERVICE_ACCOUNT}" cannot {verb} resource "{base}"{group_text}'
-                f'{f" subresource {sub!r}" if sub else ""} in the namespace "{namespace}"',
+                f'"{_SERVICE_ACCOUNT}" cannot {verb} resource "{base}" in API group "{group}"'
+                f"{f' subresource {sub!r}' if sub else ''} {scope}",
                 details={"group": group, "kind": base},
             )
+
+    def _require_namespace(self, namespace: str) -> None:
+        if namespace not in self.sandbox.config.namespaces:
+            raise kube_errors.namespace_not_found(namespace)
 
     def _inject_fault(self, verb: str) -> None:
         status = self.sandbox.faults.kube_fault(write=verb in ("create", "update", "patch", "delete"))
@@ -192,7 +227,7 @@ class KubeApiHandler(BaseHandler):
 
     # -- models ------------------------------------------------------------------------------
 
-    def _models(self, namespace: str, name: str | None, sub: str | None) -> None:
+    def _models(self, namespace: str | None, name: str | None, sub: str | None) -> None:
         store, manager = self.sandbox.store, self.query.get("fieldManager") or self._default_manager()
         verb = self._verb(name)
         self._authorize(namespace, verb, f"models/{sub}" if sub else "models", "kubeai.org")
@@ -200,25 +235,21 @@ class KubeApiHandler(BaseHandler):
         self._inject_fault(verb)
         if verb == "watch":
             self._watch(namespace)
-        elif verb == "list":
-            items, rv = store.list_objects(namespace, self._predicate())
-            self.send_json(
-                200,
-                {
-                    "apiVersion": "kubeai.org/v1",
-                    "kind": "ModelList",
-                    "metadata": {"resourceVersion": str(rv)},
-                    "items": items,
-                },
-            )
-        elif verb == "create":
+            return
+        if verb == "list":
+            self._list_models(namespace)
+            return
+        assert namespace is not None  # the cluster-wide path only lists and watches
+        options = self._write_options()
+        if verb == "create":
             if sub:
                 raise ApiError(
                     405,
                     "the server does not allow this method on the requested resource",
                     reason="MethodNotAllowed",
                 )
-            self.send_json(201, store.create(namespace, self._json_body(), manager))
+            self._require_namespace(namespace)
+            self._send_written(201, store.create(namespace, self._json_body(), manager, options), options)
         elif name is None:
             raise ApiError(
                 405,
@@ -231,28 +262,157 @@ class KubeApiHandler(BaseHandler):
         elif verb == "update":
             body = self._json_body()
             if sub == "scale":
-                self.send_json(200, _scale_of(self._set_scale(namespace, name, body, manager)))
+                scaled = self._set_scale(namespace, name, body, manager, options)
+                self._send_written(200, _scale_of(scaled), options)
             else:
-                self.send_json(200, store.replace(namespace, name, body, manager, sub))
+                self._send_written(200, store.replace(namespace, name, body, manager, sub, options), options)
         elif verb == "patch":
-            self._patch(namespace, name, sub, manager)
+            self._patch(namespace, name, sub, manager, options)
         elif verb == "delete":
-            gone = store.delete(namespace, name)
+            self._delete(namespace, name)
+
+    def _write_options(self) -> WriteOptions:
+        validation = self.query.get("fieldValidation") or "Warn"  # the server's default since v1.27
+        if validation not in _FIELD_VALIDATION:
+            raise ApiError(
+                400,
+                f'fieldValidation parameter unsupported: "{validation}"; must be one of Strict, Warn, Ignore',
+            )
+        return WriteOptions(dry_run=self._dry_run(self.query.get("dryRun")), field_validation=validation)
+
+    @staticmethod
+    def _dry_run(value: str | list[str] | None) -> bool:
+        values = [value] if isinstance(value, str) else list(value or [])
+        values = [v for v in values if v]
+        if any(v != "All" for v in values):
+            raise ApiError(
+                422,
+                f'DryRun is invalid: dryRun: Unsupported value: {json.dumps(values)}: supported values: "All"',
+                reason="Invalid",
+            )
+        return bool(values)
+
+    def _send_written(self, code: int, obj: dict[str, Any], options: WriteOptions) -> None:
+        headers = [("Warning", f"299 - {json.dumps(text)}") for text in options.warnings]
+        self.send_json(code, obj, extra=headers)
+
+    def _delete(self, namespace: str, name: str) -> None:
+        body = self._json_body() if int(self.headers.get("Content-Length") or 0) else None
+        opts = body if isinstance(body, dict) else {}
+        propagation = self.query.get("propagationPolicy") or opts.get("propagationPolicy") or "Background"
+        if opts.get("orphanDependents") is True:
+            propagation = "Orphan"
+        if propagation not in ("Foreground", "Background", "Orphan"):
+            raise ApiError(
+                422,
+                f'DeleteOptions.meta.k8s.io "" is invalid: propagationPolicy: Unsupported value: "{propagation}": supported values: "Foreground", "Background", "Orphan"',
+                reason="Invalid",
+            )
+        dry_run = self._dry_run(self.query.get("dryRun")) or self._dry_run(opts.get("dryRun"))
+        obj, gone = self.sandbox.store.delete(
+            namespace, name, propagation=propagation, preconditions=opts.get("preconditions"), dry_run=dry_run
+        )
+        if not gone:
+            self.send_json(200, obj)  # kept, with finalizers and a deletionTimestamp
+            return
+        self.send_json(
+            200,
+            {
+                "kind": "Status",
+                "apiVersion": "v1",
+                "metadata": {},
+                "status": "Success",
+                "details": {
+                    "name": name,
+                    "group": "kubeai.org",
+                    "kind": "models",
+                    "uid": obj["metadata"]["uid"],
+                },
+            },
+        )
+
+    def _list_models(self, namespace: str | None) -> None:
+        query = self.query
+        raw_rv, match = query.get("resourceVersion") or "", query.get("resourceVersionMatch") or ""
+        token = query.get("continue") or ""
+        limit = int(query.get("limit") or 0)
+        at: int | None = None
+        start = ""
+        if token:
+            if raw_rv:
+                raise ApiError(
+                    400, "specifying resource version is not allowed when using continue", reason="BadRequest"
+                )
+            at, start = _decode_continue(token)
+            try:
+                self.sandbox.store.list_objects(None, at=at)
+            except ApiError as err:
+                if err.code != 410:
+                    raise
+                raise ApiError(
+                    410,
+                    "The provided continue parameter is too old to display a consistent list result. "
+                    "You can start a new list without the continue parameter.",
+                    reason="Expired",
+                ) from None
+        elif match == "Exact":
+            if raw_rv in ("", "0"):
+                raise ApiError(
+                    422,
+                    'ListOptions.meta.k8s.io "" is invalid: resourceVersionMatch: Forbidden: resourceVersionMatch "exact" is forbidden for resourceVersion "0"',
+                    reason="Invalid",
+                )
+            at = int(raw_rv)
+        elif match and match != "NotOlderThan":
+            raise ApiError(
+                422,
+                f'ListOptions.meta.k8s.io "" is invalid: resourceVersionMatch: Unsupported value: "{match}": supported values: "Exact", "NotOlderThan", ""',
+                reason="Invalid",
+            )
+        items, rv = self.sandbox.store.list_objects(namespace, self._predicate(), at=at)
+        items = [i for i in items if _key(i) > start]
+        meta: dict[str, Any] = {"resourceVersion": str(rv)}
+        if limit > 0 and len(items) > limit:
+            rest = len(items) - limit
+            items = items[:limit]
+            meta["continue"] = _encode_continue(rv, _key(items[-1]))
+            if not query.get("labelSelector") and not query.get("fieldSelector"):
+                meta["remainingItemCount"] = rest
+        self.send_json(
+            200, {"apiVersion": "kubeai.org/v1", "kind": "ModelList", "metadata": meta, "items": items}
+        )
+
+    def _namespaces(self, name: str | None) -> None:
+        if self.command != "GET":
+            raise ApiError(405, "the sandbox only reads namespaces", reason="MethodNotAllowed")
+        self._authorize(None, "get" if name else "list", "namespaces", "")
+        existing = self.sandbox.config.namespaces
+
+        def namespace(ns: str) -> dict[str, Any]:
+            return {
+                "kind": "Namespace",
+                "apiVersion": "v1",
+                "metadata": {"name": ns, "labels": {"kubernetes.io/metadata.name": ns}},
+                "spec": {"finalizers": ["kubernetes"]},
+                "status": {"phase": "Active"},
+            }
+
+        if name is None:
+            rv = str(self.sandbox.store.resource_version)
+            items = [namespace(ns) for ns in sorted(existing)]
             self.send_json(
                 200,
                 {
-                    "kind": "Status",
+                    "kind": "NamespaceList",
                     "apiVersion": "v1",
-                    "metadata": {},
-                    "status": "Success",
-                    "details": {
-                        "name": name,
-                        "group": "kubeai.org",
-                        "kind": "models",
-                        "uid": gone["metadata"]["uid"],
-                    },
+                    "metadata": {"resourceVersion": rv},
+                    "items": items,
                 },
             )
+        elif name in existing:
+            self.send_json(200, namespace(name))
+        else:
+            raise kube_errors.namespace_not_found(name)
 
     def _verb(self, name: str | None) -> str:
         method = self.command
@@ -281,7 +441,7 @@ class KubeApiHandler(BaseHandler):
                 f"the body of the request was in an unknown format - accepted media types include: application/json ({err})",
             ) from None
 
-    def _patch(self, namespace: str, name: str, sub: str | None, manager: str) -> None:
+    def _patch(self, namespace: str, name: str, sub: str | None, manager: str, options: WriteOptions) -> None:
         store = self.sandbox.store
         content_type = self.headers.get("Content-Type", "").split(";")[0].strip()
         raw = self.read_body()
@@ -305,30 +465,37 @@ class KubeApiHandler(BaseHandler):
                 raise ApiError(400, f"error decoding YAML: {err}") from None
             if store.find(namespace, name) is None:  # an apply that creates needs create too
                 self._authorize(namespace, "create", "models", "kubeai.org")
-            obj, created = store.apply(namespace, name, config, manager, force=_flag(self.query.get("force")))
-            self.send_json(201 if created else 200, obj)
+                self._require_namespace(namespace)
+            obj, created = store.apply(
+                namespace, name, config, manager, force=_flag(self.query.get("force")), options=options
+            )
+            self._send_written(201 if created else 200, obj, options)
             return
         try:
             patch = json.loads(raw)
         except ValueError as err:
             raise ApiError(400, f"error decoding patch: {err}") from None
-        if content_type in ("application/merge-patch+json", "application/strategic-merge-patch+json"):
+        # a custom resource has no Go struct to read patch strategies from: no strategic merge
+        if content_type == "application/merge-patch+json":
             change = lambda current: merge_patch(current, patch)  # noqa: E731
         elif content_type == "application/json-patch+json":
             change = lambda current: _json_patch(current, patch)  # noqa: E731
         else:
             raise ApiError(
                 415,
-                f"the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml (got {content_type!r})",
+                "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml",
                 reason="UnsupportedMediaType",
             )
         if sub == "scale":
-            current_scale = _scale_of(store.get(namespace, name))
-            self.send_json(200, _scale_of(self._set_scale(namespace, name, change(current_scale), manager)))
+            current_scale = _scale_of(store.get(namespace, name), updating=True)
+            scaled = self._set_scale(namespace, name, change(current_scale), manager, options)
+            self._send_written(200, _scale_of(scaled), options)
             return
-        self.send_json(200, store.mutate(namespace, name, change, manager, sub))
+        self._send_written(200, store.mutate(namespace, name, change, manager, sub, options), options)
 
-    def _set_scale(self, namespace: str, name: str, scale: dict[str, Any], manager: str) -> dict[str, Any]:
+    def _set_scale(
+        self, namespace: str, name: str, scale: dict[str, Any], manager: str, options: WriteOptions
+    ) -> dict[str, Any]:
         replicas = (scale.get("spec") or {}).get("replicas")
         if not isinstance(replicas, int) or replicas < 0:
             raise ApiError(
@@ -345,15 +512,18 @@ class KubeApiHandler(BaseHandler):
                 obj["metadata"].pop("resourceVersion", None)
             return obj
 
-        return self.sandbox.store.mutate(namespace, name, change, manager)
+        return self.sandbox.store.mutate(namespace, name, change, manager, options=options)
 
     # -- watch -------------------------------------------------------------------------------
 
-    def _watch(self, namespace: str) -> None:
+    def _watch(self, namespace: str | None) -> None:
         store, faults = self.sandbox.store, self.sandbox.faults
         predicate = self._predicate()
         raw_rv = self.query.get("resourceVersion") or ""
         start: int | None = int(raw_rv) if raw_rv not in ("", "0") else None
+        initial_events = self._initial_events()
+        if initial_events:
+            start = None  # the current state first, then what follows (a "watch-list")
         timeout = float(self.query.get("timeoutSeconds") or _DEFAULT_WATCH_SECONDS)
         if faults.faults.watch_max_seconds > 0:
             timeout = min(timeout, faults.faults.watch_max_seconds)
@@ -366,6 +536,18 @@ class KubeApiHandler(BaseHandler):
             events, last = store.watch_from(start)
             self._send_events(events, namespace, predicate)
             last = max([last, *(e[0] for e in events)])
+            if initial_events:
+                self._event(
+                    "BOOKMARK",
+                    {
+                        "kind": "Model",
+                        "apiVersion": "kubeai.org/v1",
+                        "metadata": {
+                            "resourceVersion": str(last),
+                            "annotations": {_INITIAL_EVENTS_END: "true"},
+                        },
+                    },
+                )
             end = time.monotonic() + timeout
             next_bookmark = time.monotonic() + interval
             while not self.server.stopping:
@@ -395,11 +577,36 @@ class KubeApiHandler(BaseHandler):
         except (ConnectionError, BrokenPipeError, OSError):
             self.close_connection = True
 
+    def _initial_events(self) -> bool:
+        """Whether a watch asks for the current state first; refuses what a real server refuses."""
+        query = self.query
+        match = query.get("resourceVersionMatch") or ""
+        wanted = query.get("sendInitialEvents")
+        problems = []
+        if wanted is None:
+            if match:
+                problems.append(
+                    "resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided"
+                )
+        else:
+            if match != "NotOlderThan":
+                problems.append(
+                    f'resourceVersionMatch: Unsupported value: {json.dumps(match)}: supported values: "NotOlderThan"'
+                )
+            if not _flag(query.get("allowWatchBookmarks")):
+                problems.append(
+                    "allowWatchBookmarks: Forbidden: sendInitialEvents requires setting allowWatchBookmarks to true"
+                )
+        if problems:
+            text = problems[0] if len(problems) == 1 else f"[{', '.join(problems)}]"
+            raise ApiError(422, f'ListOptions.meta.k8s.io "" is invalid: {text}', reason="Invalid")
+        return _flag(wanted)
+
     def _send_events(
-        self, events: list[tuple[int, str, dict[str, Any]]], namespace: str, predicate: Any
+        self, events: list[tuple[int, str, dict[str, Any]]], namespace: str | None, predicate: Any
     ) -> None:
         for _, kind, obj in events:
-            if obj["metadata"]["namespace"] == namespace and predicate(obj):
+            if namespace in (None, obj["metadata"]["namespace"]) and predicate(obj):
                 self._event(kind, obj)
 
     def _event(self, kind: str, obj: dict[str, Any]) -> None:
@@ -428,8 +635,43 @@ def _flag(value: str | None) -> bool:
     return (value or "").lower() in ("true", "1")
 
 
-def _scale_of(obj: dict[str, Any]) -> dict[str, Any]:
+def _key(obj: dict[str, Any]) -> str:
+    return f"{obj['metadata']['namespace']}/{obj['metadata']['name']}"
+
+
+def _encode_continue(rv: int, last: str) -> str:
+    token = {"v": "meta.k8s.io/v1", "rv": rv, "start": last + "\x00"}
+    return base64.urlsafe_b64encode(json.dumps(token, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def _decode_continue(token: str) -> tuple[int, str]:
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        if data.get("v") != "meta.k8s.io/v1":
+            raise ValueError(
+                "continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)"
+            )
+        return int(data["rv"]), str(data["start"]).removesuffix("\x00")
+    except (ValueError, KeyError, TypeError, binascii.Error, AttributeError) as err:
+        raise ApiError(400, f"continue key is not valid: {err}", reason="BadRequest") from None
+
+
+_UNSET_REPLICAS = -(2**31)  # the API server's stand-in for an unset spec.replicas when updating a Scale
+
+
+def _scale_of(obj: dict[str, Any], *, updating: bool = False) -> dict[str, Any]:
+    """The Scale of a Model, by the CRD's paths (.spec.replicas, .status.replicas.all; no selector path).
+
+    A GET with spec.replicas unset is an internal error on a real server; an update starts from
+    a stand-in value that the new Scale must replace.
+    """
     meta = obj["metadata"]
+    replicas = obj.get("spec", {}).get("replicas")
+    if replicas is None and not updating:
+        why = 'the spec replicas field ".spec.replicas" does not exist'
+        raise ApiError(500, f"Internal error occurred: {why}", details={"causes": [{"message": why}]})
+    if replicas is None:
+        replicas = _UNSET_REPLICAS
     return {
         "kind": "Scale",
         "apiVersion": "autoscaling/v1",
@@ -438,11 +680,8 @@ def _scale_of(obj: dict[str, Any]) -> dict[str, Any]:
             for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
             if k in meta
         },
-        "spec": {"replicas": obj.get("spec", {}).get("replicas", 0)},
-        "status": {
-            "replicas": (obj.get("status") or {}).get("replicas", {}).get("all", 0),
-            "selector": f"model={meta['name']}",
-        },
+        "spec": {"replicas": replicas},
+        "status": {"replicas": ((obj.get("status") or {}).get("replicas") or {}).get("all", 0)},
     }
 
 

@@ -25,7 +25,8 @@ class ApiError(Exception):
 
     :param code: HTTP status.
     :param message: the human message.
-    :param reason: the machine reason (defaults from the code).
+    :param reason: the machine reason (defaults from the code; ``""`` for none, as the API server
+        sends for an error it has no reason for, with code 500).
     :param details: ``StatusDetails`` (name, group, kind, causes).
     :param retry_after: seconds for a ``Retry-After`` header.
     """
@@ -42,7 +43,7 @@ class ApiError(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
-        self.reason = reason or _REASONS.get(code, "Unknown")
+        self.reason = _REASONS.get(code, "Unknown") if reason is None else reason
         self.details = details
         self.retry_after = retry_after
 
@@ -56,6 +57,8 @@ class ApiError(Exception):
             "reason": self.reason,
             "code": self.code,
         }
+        if not self.reason:
+            del body["reason"]
         if self.details:
             body["details"] = self.details
         return body
@@ -78,12 +81,23 @@ def already_exists(name: str) -> ApiError:
     )
 
 
-def stale(name: str) -> ApiError:
+def conflict(name: str, why: str) -> ApiError:
     return ApiError(
         409,
-        f'Operation cannot be fulfilled on models.kubeai.org "{name}": the object has been modified; '
-        "please apply your changes to the latest version and try again",
+        f'Operation cannot be fulfilled on models.kubeai.org "{name}": {why}',
         details={"name": name, "group": "kubeai.org", "kind": "models"},
+    )
+
+
+def stale(name: str) -> ApiError:
+    return conflict(
+        name, "the object has been modified; please apply your changes to the latest version and try again"
+    )
+
+
+def namespace_not_found(namespace: str) -> ApiError:
+    return ApiError(
+        404, f'namespaces "{namespace}" not found', details={"name": namespace, "kind": "namespaces"}
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import ssl
 import tempfile
@@ -20,6 +21,8 @@ from local_kubeai.kube_api import KubeApiHandler
 from local_kubeai.openai_api import KubeAIHandler
 from local_kubeai.stats import Stats
 from local_kubeai.store import ModelStore
+
+log = logging.getLogger("local_kubeai")
 
 
 class Sandbox:
@@ -39,12 +42,16 @@ class Sandbox:
         self.config = config or SandboxConfig()
         self.faults = FaultInjector(faults, seed=self.config.seed)
         self.stats = Stats()
-        self.store = ModelStore(model_crd(), history=self.config.watch_history)
+        self.store = ModelStore(
+            model_crd(), history=self.config.watch_history, history_seconds=self.config.watch_history_seconds
+        )
         self.controller = Controller(self.store, self.config, self.faults)
         self.engine: Engine = make_engine(self.config.engine, model_path=self.config.model_path)
         self._own_state_dir = self.config.state_dir is None
-        self.state_dir = Path(self.config.state_dir or tempfile.mkdtemp(prefix="kubeai-sandbox-"))
+        # absolute, so the kubeconfig and connections.env it writes work from any folder
+        self.state_dir = Path(self.config.state_dir or tempfile.mkdtemp(prefix="kubeai-sandbox-")).resolve()
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.port_changes: list[str] = []
         self.ca_path: Path | None = None
         self._servers: list[SandboxHTTPServer] = []
         self._threads: list[threading.Thread] = []
@@ -56,6 +63,7 @@ class Sandbox:
 
     @property
     def scheme(self) -> str:
+        """The KubeAI endpoint's scheme."""
         return "https" if self.config.tls else "http"
 
     @property
@@ -65,7 +73,7 @@ class Sandbox:
 
     @property
     def kube_url(self) -> str:
-        return f"{self.scheme}://{self.kube_address}"
+        return f"{'https' if self.config.kube_tls else 'http'}://{self.kube_address}"
 
     @property
     def kubeai_url(self) -> str:
@@ -76,13 +84,41 @@ class Sandbox:
     def kubeconfig_path(self) -> Path:
         return self.state_dir / "kubeconfig"
 
+    @property
+    def ports_path(self) -> Path:
+        return self.state_dir / "ports.json"
+
+    def _remembered_ports(self) -> dict[str, int]:
+        """The ports of this state dir's last run, so a restart keeps a sourced environment working."""
+        if self._own_state_dir or not self.ports_path.exists():
+            return {}
+        try:
+            return {k: int(v) for k, v in json.loads(self.ports_path.read_text()).items()}
+        except (ValueError, AttributeError):
+            return {}
+
+    def _bind(
+        self, name: str, wanted: int, remembered: int | None, handler: type, tls: ssl.SSLContext | None
+    ) -> SandboxHTTPServer:
+        if not wanted and remembered:
+            try:
+                return SandboxHTTPServer((self.config.host, remembered), handler, self, tls)
+            except OSError as err:
+                self.port_changes.append(
+                    f"{name} port {remembered} of the last run in {self.state_dir} is taken ({err.strerror}): "
+                    "serving on a new port; re-source connections.env"
+                )
+                log.warning("%s", self.port_changes[-1])
+        return SandboxHTTPServer((self.config.host, wanted), handler, self, tls)
+
     def start(self) -> Sandbox:
-        tls = self._tls_context() if self.config.tls else None
-        for port, handler in (
-            (self.config.kube_port, KubeApiHandler),
-            (self.config.kubeai_port, KubeAIHandler),
+        context = self._tls_context() if self.config.tls or self.config.kube_tls else None
+        remembered = self._remembered_ports()
+        for name, port, handler, tls in (
+            ("kube", self.config.kube_port, KubeApiHandler, context if self.config.kube_tls else None),
+            ("kubeai", self.config.kubeai_port, KubeAIHandler, context if self.config.tls else None),
         ):
-            server = SandboxHTTPServer((self.config.host, port), handler, self, tls)
+            server = self._bind(name, port, remembered.get(name), handler, tls)
             thread = threading.Thread(
                 target=server.serve_forever,
                 kwargs={"poll_interval": 0.1},
@@ -95,6 +131,11 @@ class Sandbox:
         for thread in self._threads:
             thread.start()
         self.write_kubeconfig()
+        ports = {
+            name: server.server_address[1]
+            for name, server in zip(("kube", "kubeai"), self._servers, strict=True)
+        }
+        self.ports_path.write_text(json.dumps(ports))
         return self
 
     def stop(self) -> None:
@@ -116,13 +157,14 @@ class Sandbox:
         from local_kubeai.tls import make_certificates
 
         self.ca_path, cert, key = make_certificates(self.state_dir / "tls", self.config.host)
+        self.ca_path = self.ca_path.resolve()
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(cert, key)
         return context
 
     def write_kubeconfig(self) -> Path:
         cluster: dict[str, Any] = {"server": self.kube_url}
-        if self.ca_path is not None:
+        if self.ca_path is not None and self.config.kube_tls:
             cluster["certificate-authority"] = str(self.ca_path)
         config = {
             "apiVersion": "v1",
@@ -150,7 +192,7 @@ class Sandbox:
             "extra": {"kube_config_path": str(self.kubeconfig_path), "namespace": self.namespace},
         }
         extra: dict[str, Any] = {"kubernetes_conn_id": kubernetes_conn_id, "namespace": self.namespace}
-        if self.ca_path is not None:
+        if self.ca_path is not None and self.config.tls:
             extra["ca_bundle"] = str(self.ca_path)
         kubeai: dict[str, Any] = {"conn_type": "kubeai_speech", "host": self.kubeai_url, "extra": extra}
         if self.config.gateway_token:

@@ -11,8 +11,10 @@ from __future__ import annotations
 import copy
 import re
 import threading
+import time
 import uuid
 from collections import deque
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +37,7 @@ _SYSTEM_METADATA = (
     "creationTimestamp",
     "managedFields",
     "deletionTimestamp",
+    "deletionGracePeriodSeconds",
 )
 _UNOWNED_ROOTS = ("apiVersion", "kind", "status")
 _UNOWNED_METADATA = ("name", "namespace", *_SYSTEM_METADATA)
@@ -108,24 +111,57 @@ class _Missing:
     pass
 
 
+@dataclass
+class WriteOptions:
+    """What a request asks of one write, beyond its body.
+
+    :param dry_run: ``dryRun=All``: validate and answer, store nothing, send no event.
+    :param field_validation: ``Strict`` (unknown fields refuse the write), ``Warn`` (dropped,
+        each named in :attr:`warnings`) or ``Ignore`` (dropped silently); the API server's
+        default, when a request names none, is ``Warn``.
+    :param warnings: filled with the ``Warning`` header texts the answer carries.
+    """
+
+    dry_run: bool = False
+    field_validation: str = "Ignore"
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Event:
+    """One change in the history: the object after it, and before it (None on ADDED)."""
+
+    rv: int
+    kind: str
+    obj: dict[str, Any]
+    before: dict[str, Any] | None
+    at: float
+
+
 _MISSING = _Missing()
 
 
 class ModelStore:
     """Models by (namespace, name), with a bounded event history for watches.
 
+    The history is bounded twice, as etcd compaction and the API server's watch cache bound it:
+    at most ``history`` events, and none older than ``history_seconds``. A watch, an exact list
+    or a ``continue`` token from before that window gets 410 Expired.
+
     :param crd: the Model CRD used for pruning, defaults and validation.
-    :param history: events kept; a watch from an older resourceVersion gets 410 Gone.
+    :param history: events kept at most.
+    :param history_seconds: seconds an event is kept at most.
     """
 
-    def __init__(self, crd: ModelCRD, history: int = 1000) -> None:
+    def __init__(self, crd: ModelCRD, history: int = 1000, history_seconds: float = 300.0) -> None:
         self.crd = crd
         self.changed = threading.Condition()
         self._objects: dict[Key, dict[str, Any]] = {}
         self._owners: dict[Key, dict[FieldPath, str]] = {}
         self._rv = 0
-        self._events: deque[tuple[int, str, dict[str, Any]]] = deque()
+        self._events: deque[Event] = deque()
         self._history = history
+        self._history_seconds = history_seconds
         self._evicted_upto = 0
 
     # -- reads -------------------------------------------------------------------------------
@@ -148,15 +184,38 @@ class ModelStore:
             return copy.deepcopy(obj) if obj is not None else None
 
     def list_objects(
-        self, namespace: str | None, predicate: Callable[[dict[str, Any]], bool] = lambda o: True
+        self,
+        namespace: str | None,
+        predicate: Callable[[dict[str, Any]], bool] = lambda o: True,
+        at: int | None = None,
     ) -> tuple[list[dict[str, Any]], int]:
+        """Objects (sorted by namespace and name) now, or as they were at resourceVersion ``at``.
+
+        :raises ApiError: 410 when ``at`` is older than the history kept.
+        """
         with self.changed:
+            self._evict()
+            objects = self._objects if at is None or at >= self._rv else self._state_at(at)
             items = [
                 copy.deepcopy(obj)
-                for (ns, _), obj in sorted(self._objects.items())
+                for (ns, _), obj in sorted(objects.items())
                 if (namespace is None or ns == namespace) and predicate(obj)
             ]
-            return items, self._rv
+            return items, self._rv if at is None else min(at, self._rv)
+
+    def _state_at(self, rv: int) -> dict[Key, dict[str, Any]]:
+        if rv < self._evicted_upto:
+            raise ApiError(410, "The resourceVersion for the provided list is too old.", reason="Expired")
+        state = dict(self._objects)
+        for event in reversed(self._events):
+            if event.rv <= rv:
+                break
+            key = (event.obj["metadata"]["namespace"], event.obj["metadata"]["name"])
+            if event.before is None:
+                state.pop(key, None)
+            else:
+                state[key] = event.before
+        return state
 
     def keys(self) -> list[Key]:
         with self.changed:
@@ -170,26 +229,20 @@ class ModelStore:
         :raises ApiError: 410 when those events are no longer kept.
         """
         with self.changed:
+            self._evict()
             if resource_version is None:
                 added = [(self._rv, "ADDED", copy.deepcopy(o)) for _, o in sorted(self._objects.items())]
                 return added, self._rv
-            if resource_version < self._evicted_upto:
-                raise ApiError(
-                    410,
-                    f"too old resource version: {resource_version} ({self._evicted_upto + 1})",
-                    reason="Expired",
-                )
-            return [e for e in self._events if e[0] > resource_version], self._rv
+            self._check_window(resource_version)
+            return self._after(resource_version), self._rv
 
     def wait_for_events(self, after: int, timeout: float) -> list[tuple[int, str, dict[str, Any]]]:
         """Block up to ``timeout`` seconds for events newer than ``after``."""
         with self.changed:
             self.changed.wait_for(lambda: self._rv > after, timeout=timeout)
-            if after < self._evicted_upto:
-                raise ApiError(
-                    410, f"too old resource version: {after} ({self._evicted_upto + 1})", reason="Expired"
-                )
-            return [e for e in self._events if e[0] > after]
+            self._evict()
+            self._check_window(after)
+            return self._after(after)
 
     def compact(self) -> None:
         """Forget the whole event history (as etcd compaction does): older watches get 410."""
@@ -197,19 +250,41 @@ class ModelStore:
             self._events.clear()
             self._evicted_upto = self._rv
 
+    def _after(self, rv: int) -> list[tuple[int, str, dict[str, Any]]]:
+        return [(e.rv, e.kind, e.obj) for e in self._events if e.rv > rv]
+
+    def _check_window(self, rv: int) -> None:
+        if rv < self._evicted_upto:
+            raise ApiError(
+                410, f"too old resource version: {rv} ({self._evicted_upto + 1})", reason="Expired"
+            )
+
+    def _evict(self) -> None:
+        oldest = time.monotonic() - self._history_seconds
+        while self._events and (len(self._events) > self._history or self._events[0].at < oldest):
+            self._evicted_upto = self._events.popleft().rv
+
     # -- writes ------------------------------------------------------------------------------
 
-    def create(self, namespace: str, body: dict[str, Any], manager: str) -> dict[str, Any]:
+    def create(
+        self, namespace: str, body: dict[str, Any], manager: str, options: WriteOptions | None = None
+    ) -> dict[str, Any]:
         name = self._identity(namespace, body, None)
         with self.changed:
             if (namespace, name) in self._objects:
                 raise kube_errors.already_exists(name)
             obj = copy.deepcopy(body)
             obj.pop("status", None)
-            return self._commit(namespace, name, obj, None, manager, "Update")
+            return self._commit(namespace, name, obj, None, manager, "Update", options=options)
 
     def replace(
-        self, namespace: str, name: str, body: dict[str, Any], manager: str, subresource: str | None = None
+        self,
+        namespace: str,
+        name: str,
+        body: dict[str, Any],
+        manager: str,
+        subresource: str | None = None,
+        options: WriteOptions | None = None,
     ) -> dict[str, Any]:
         self._identity(namespace, body, name)
         with self.changed:
@@ -217,7 +292,9 @@ class ModelStore:
             wanted = body.get("metadata", {}).get("resourceVersion")
             if wanted and wanted != old["metadata"]["resourceVersion"]:
                 raise kube_errors.stale(name)
-            return self._commit(namespace, name, copy.deepcopy(body), old, manager, "Update", subresource)
+            return self._commit(
+                namespace, name, copy.deepcopy(body), old, manager, "Update", subresource, options=options
+            )
 
     def mutate(
         self,
@@ -226,6 +303,7 @@ class ModelStore:
         change: Callable[[dict[str, Any]], dict[str, Any]],
         manager: str,
         subresource: str | None = None,
+        options: WriteOptions | None = None,
     ) -> dict[str, Any]:
         """Read-modify-write under the lock (merge/json patch, scale, controller writes)."""
         with self.changed:
@@ -235,21 +313,40 @@ class ModelStore:
             wanted = new.get("metadata", {}).get("resourceVersion")
             if wanted and wanted != old["metadata"]["resourceVersion"]:
                 raise kube_errors.stale(name)
-            return self._commit(namespace, name, new, old, manager, "Update", subresource)
+            return self._commit(namespace, name, new, old, manager, "Update", subresource, options=options)
 
     def apply(
-        self, namespace: str, name: str, config: dict[str, Any], manager: str, *, force: bool
+        self,
+        namespace: str,
+        name: str,
+        config: dict[str, Any],
+        manager: str,
+        *,
+        force: bool,
+        options: WriteOptions | None = None,
     ) -> tuple[dict[str, Any], bool]:
-        """Server-side apply: returns the object and whether it was created."""
+        """Server-side apply: returns the object and whether it was created.
+
+        :raises ApiError: 500 "field not declared in schema" for a field the CRD does not know,
+            as structured-merge-diff answers whatever ``fieldValidation`` says.
+        """
         self._identity(namespace, config, name)
         if not config.get("apiVersion") or not config.get("kind"):
             raise ApiError(400, "apiVersion and kind are required in an apply configuration")
         config = copy.deepcopy(config)
+        undeclared = self.crd.prune(copy.deepcopy(config))
+        if undeclared:
+            where = f"({namespace}/{name}; kubeai.org/v1, Kind=Model)"
+            if len(undeclared) == 1:
+                text = f".{undeclared[0]}: field not declared in schema"
+            else:
+                text = "errors:\n" + "\n".join(f"  .{p}: field not declared in schema" for p in undeclared)
+            raise ApiError(500, f"failed to create typed patch object {where}: {text}", reason="")
         config.pop("status", None)
         with self.changed:
             old = self._objects.get((namespace, name))
             if old is None:
-                return self._commit(namespace, name, config, None, manager, "Apply"), True
+                return self._commit(namespace, name, config, None, manager, "Apply", options=options), True
             owners = self._owners.setdefault((namespace, name), {})
             wanted = leaf_paths(config)
             conflicts = [
@@ -278,18 +375,66 @@ class ModelStore:
             for path in previously - set(wanted):
                 _delete(new, path)
             deep_merge(new, config)
-            return self._commit(namespace, name, new, old, manager, "Apply", wanted_paths=set(wanted)), False
+            committed = self._commit(
+                namespace, name, new, old, manager, "Apply", wanted_paths=set(wanted), options=options
+            )
+            return committed, False
 
-    def delete(self, namespace: str, name: str) -> dict[str, Any]:
+    def delete(
+        self,
+        namespace: str,
+        name: str,
+        *,
+        propagation: str = "Background",
+        preconditions: dict[str, Any] | None = None,
+        dry_run: bool = False,
+    ) -> tuple[dict[str, Any], bool]:
+        """Delete, as the API server does with no garbage collector running.
+
+        ``Foreground`` and ``Orphan`` add their finalizer (``foregroundDeletion``, ``orphan``) and
+        a deletionTimestamp: the Model stays until something removes the finalizers (on a real
+        cluster, the garbage collector). An object with finalizers is only marked, whatever the
+        policy. Returns the object and whether it is gone.
+
+        :raises ApiError: 409 when a precondition (uid, resourceVersion) does not hold.
+        """
         with self.changed:
             old = self._require(namespace, name)
-            del self._objects[(namespace, name)]
-            self._owners.pop((namespace, name), None)
-            gone = copy.deepcopy(old)
+            meta = old["metadata"]
+            for key, label in (("uid", "UID"), ("resourceVersion", "ResourceVersion")):
+                wanted = (preconditions or {}).get(key)
+                if wanted is not None and wanted != meta.get(key):
+                    raise kube_errors.conflict(
+                        name,
+                        f"Precondition failed: {label} in precondition: {wanted}, {label} in object meta: {meta.get(key, '')}",
+                    )
+            finalizers = list(meta.get("finalizers") or [])
+            extra = {"Foreground": "foregroundDeletion", "Orphan": "orphan"}.get(propagation)
+            if extra and extra not in finalizers:
+                finalizers.append(extra)
+            if not finalizers:
+                gone = copy.deepcopy(old)
+                if dry_run:
+                    return gone, True
+                del self._objects[(namespace, name)]
+                self._owners.pop((namespace, name), None)
+                self._rv += 1
+                gone["metadata"]["resourceVersion"] = str(self._rv)
+                self._record("DELETED", gone, old)
+                return gone, True
+            if "deletionTimestamp" in meta and finalizers == meta.get("finalizers"):
+                return old, False
+            marked = copy.deepcopy(old)
+            marked["metadata"]["finalizers"] = finalizers
+            marked["metadata"].setdefault("deletionTimestamp", now())
+            marked["metadata"].setdefault("deletionGracePeriodSeconds", 0)
+            if dry_run:
+                return marked, False
             self._rv += 1
-            gone["metadata"]["resourceVersion"] = str(self._rv)
-            self._record("DELETED", gone)
-            return gone
+            marked["metadata"]["resourceVersion"] = str(self._rv)
+            self._objects[(namespace, name)] = marked
+            self._record("MODIFIED", copy.deepcopy(marked), old)
+            return copy.deepcopy(marked), False
 
     # -- internals ---------------------------------------------------------------------------
 
@@ -343,7 +488,9 @@ class ModelStore:
         operation: str,
         subresource: str | None = None,
         wanted_paths: set[FieldPath] | None = None,
+        options: WriteOptions | None = None,
     ) -> dict[str, Any]:
+        options = options or WriteOptions()
         new.setdefault("apiVersion", "kubeai.org/v1")
         new.setdefault("kind", "Model")
         meta = new.setdefault("metadata", {})
@@ -359,25 +506,58 @@ class ModelStore:
             for key in _SYSTEM_METADATA:
                 if key in old["metadata"]:
                     new["metadata"][key] = old["metadata"][key]
-        self.crd.prune(new)
+        self._unknown_fields(self.crd.prune(new), options)
         self.crd.apply_defaults(new)
         causes = self._metadata_causes(new["metadata"]) + self.crd.validate(new, old)
         if causes:
             raise kube_errors.invalid(name, causes)
         if old is not None and _comparable(new) == _comparable(old):
             return old  # a no-op write keeps the resourceVersion and sends no event
+        if (
+            old is not None
+            and "deletionTimestamp" in old["metadata"]
+            and not new["metadata"].get("finalizers")
+        ):
+            # the last finalizer removed from an object being deleted: it goes now
+            if not options.dry_run:
+                del self._objects[(namespace, name)]
+                self._owners.pop((namespace, name), None)
+                self._rv += 1
+                new["metadata"]["resourceVersion"] = str(self._rv)
+                self._record("DELETED", copy.deepcopy(new), old)
+            return copy.deepcopy(new)
+        if options.dry_run:
+            owners_before = copy.deepcopy(self._owners.get((namespace, name)))
         self._update_owners((namespace, name), old, new, manager, operation, wanted_paths)
-        self._rv += 1
         meta = new["metadata"]
         if old is None:
             meta.update(uid=str(uuid.uuid4()), creationTimestamp=now(), generation=1)
         elif new.get("spec") != old.get("spec"):
             meta["generation"] = old["metadata"].get("generation", 1) + 1
-        meta["resourceVersion"] = str(self._rv)
         meta["managedFields"] = self._managed_fields((namespace, name))
+        if options.dry_run:
+            # answered as it would be stored; a created object has no resourceVersion yet
+            if owners_before is None:
+                self._owners.pop((namespace, name), None)
+            else:
+                self._owners[(namespace, name)] = owners_before
+            if old is None:
+                meta.pop("resourceVersion", None)
+            return copy.deepcopy(new)
+        self._rv += 1
+        meta["resourceVersion"] = str(self._rv)
         self._objects[(namespace, name)] = new
-        self._record("ADDED" if old is None else "MODIFIED", copy.deepcopy(new))
+        self._record("ADDED" if old is None else "MODIFIED", copy.deepcopy(new), old)
         return copy.deepcopy(new)
+
+    @staticmethod
+    def _unknown_fields(dropped: list[str], options: WriteOptions) -> None:
+        if not dropped or options.field_validation == "Ignore":
+            return
+        if options.field_validation == "Strict":
+            text = ", ".join(f'unknown field "{p}"' for p in dropped)
+            raise ApiError(400, f"strict decoding error: {text}", reason="BadRequest")
+        options.warnings.extend(f'unknown field "{p}"' for p in dropped)
 
     def _update_owners(
         self,
@@ -456,10 +636,9 @@ class ModelStore:
                 )
         return causes
 
-    def _record(self, kind: str, obj: dict[str, Any]) -> None:
-        self._events.append((self._rv, kind, obj))
-        while len(self._events) > self._history:
-            self._evicted_upto = self._events.popleft()[0]
+    def _record(self, kind: str, obj: dict[str, Any], before: dict[str, Any] | None) -> None:
+        self._events.append(Event(self._rv, kind, obj, copy.deepcopy(before), time.monotonic()))
+        self._evict()
         self.changed.notify_all()
 
 

@@ -25,7 +25,6 @@ from fsspec.implementations.memory import MemoryFileSystem
 from airflow_provider_kubeai_speech.exceptions import KubeAISpeechError
 from airflow_provider_kubeai_speech.hooks.endpoint import TranscriptionResult
 from airflow_provider_kubeai_speech.transcription.batch import (
-    BatchOptions,
     BatchTranscriber,
     OutputFailed,
 )
@@ -37,6 +36,7 @@ from airflow_provider_kubeai_speech.transcription.manifest import (
 from airflow_provider_kubeai_speech.transcription.outputs import OutputFolder
 from airflow_provider_kubeai_speech.transcription.sources import resolve_inputs
 from tests.audio_files import make_wavs
+from tests.batch_setup import make_batch
 
 LOG = logging.getLogger("test")
 
@@ -69,8 +69,10 @@ def batch(
     out: Any, fake: FakeKubeAI, *, model: str = "whisper", concurrency: int = 4, **options: Any
 ) -> BatchTranscriber:
     folder = out if isinstance(out, OutputFolder) else OutputFolder(out)
-    opts = BatchOptions(max_concurrency=concurrency, progress_interval=3600, **options)
-    return BatchTranscriber(fake, model, opts, folder, LOG, run_id="manual__2026-12-01T00:00:00+00:00")
+    return make_batch(
+        fake, model, folder, LOG, run_id="manual__2026-12-01T00:00:00+00:00",
+        max_concurrency=concurrency, progress_interval=3600, **options,
+    )  # fmt: skip
 
 
 def all_manifest_lines(out: Path) -> list[str]:
@@ -560,10 +562,11 @@ def test_pieces_transcribed_with_another_language_or_model_are_not_reused(
         return hook.transcribe(model, audio, **kwargs)
 
     def run(transcribe: Any, model: str = "whisper", **options: Any) -> Any:
-        opts = BatchOptions(
-            response_format="srt", max_concurrency=2, chunking=ChunkSettings(10, 2), **options
-        )
-        return BatchTranscriber(transcribe, model, opts, OutputFolder(out), LOG).run(resolve_inputs(str(wav)))
+        batch = make_batch(
+            transcribe, model, OutputFolder(out), LOG,
+            response_format="srt", max_concurrency=2, chunking=ChunkSettings(10, 2), **options,
+        )  # fmt: skip
+        return batch.run(resolve_inputs(str(wav)))
 
     with pytest.raises(BatchFailed):
         run(last_piece_fails)
@@ -629,11 +632,16 @@ def test_an_output_failure_while_pieces_are_kept_stops_sending_pieces(
     hook = KubeAISpeechHook(retry=RetrySettings(max_attempts=2, backoff_factor=0.01, backoff_max=0.02))
     out = f"flaky://transcripts-{tmp_path.name}/day"
     store.down_at_write, store.down_for = 3, 1.0  # the plan and one piece are kept, then the store is down
-    opts = BatchOptions(response_format="srt", max_concurrency=1, chunking=ChunkSettings(10, 2))
     with pytest.raises(OutputFailed, match="the store cannot be reached"):
-        BatchTranscriber(hook.transcribe, "whisper", opts, OutputFolder(out), LOG).run(
-            resolve_inputs(str(wav))
-        )
+        make_batch(
+            hook.transcribe,
+            "whisper",
+            OutputFolder(out),
+            LOG,
+            response_format="srt",
+            max_concurrency=1,
+            chunking=ChunkSettings(10, 2),
+        ).run(resolve_inputs(str(wav)))
     assert sandbox.stats.snapshot()["transcriptions"] <= 3  # not the 8 pieces
     hook.close()
 

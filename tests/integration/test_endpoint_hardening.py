@@ -25,6 +25,7 @@ import pytest
 from airflow_provider_kubeai_speech.exceptions import KubeAIEndpointError, KubeAISpeechError
 from airflow_provider_kubeai_speech.hooks.endpoint import RetrySettings
 from airflow_provider_kubeai_speech.hooks.kubeai import KubeAISpeechHook
+from airflow_provider_kubeai_speech.speech import TranscriptionRequest
 from airflow_provider_kubeai_speech.transcription.batch import BatchOptions, BatchTranscriber
 from airflow_provider_kubeai_speech.transcription.manifest import MANIFEST_FOLDER
 from airflow_provider_kubeai_speech.transcription.outputs import OutputFolder
@@ -338,8 +339,8 @@ def test_a_non_transcript_is_not_written_and_a_rerun_sends_it_again(served: Sand
 
     def run() -> Any:
         batch = BatchTranscriber(
-            hook().transcribe, "whisper", BatchOptions(response_format="srt", max_failed=1), OutputFolder(out),
-            logging.getLogger("t"),
+            hook().transcribe, TranscriptionRequest("whisper", response_format="srt"),
+            BatchOptions(max_failed=1), OutputFolder(out), logging.getLogger("t"),
         )  # fmt: skip
         return batch.run(resolve_inputs([str(CLIP)]))
 

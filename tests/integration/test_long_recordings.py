@@ -20,7 +20,7 @@ import pytest
 from airflow_provider_kubeai_speech.exceptions import KubeAIEndpointError
 from airflow_provider_kubeai_speech.hooks.endpoint import RetrySettings
 from airflow_provider_kubeai_speech.hooks.kubeai import KubeAISpeechHook
-from airflow_provider_kubeai_speech.transcription.batch import BatchFailed, BatchOptions, BatchTranscriber
+from airflow_provider_kubeai_speech.transcription.batch import BatchFailed, BatchTranscriber
 from airflow_provider_kubeai_speech.transcription.long_audio import ChunkSettings
 from airflow_provider_kubeai_speech.transcription.manifest import read_manifest_records
 from airflow_provider_kubeai_speech.transcription.outputs import OutputFolder
@@ -29,6 +29,7 @@ from local_kubeai import Sandbox
 from local_kubeai.recordings import FORMATS
 from local_kubeai.testing import wait_until
 from tests.audio_files import make_wavs
+from tests.batch_setup import make_batch
 from tests.integration.conftest import model_manifest
 from tests.long_audio_files import SECONDS, same_cues, srt_cues
 
@@ -106,13 +107,11 @@ def test_a_short_recording_is_sent_whole(sandbox: Sandbox, recordings: dict[str,
 
 
 def batch(out: Path, max_failed: float = 0, transcribe: Any = None) -> BatchTranscriber:
-    options = BatchOptions(
-        response_format="srt", max_concurrency=3, max_failed=max_failed, chunking=ChunkSettings(10, 2)
-    )
     hook = KubeAISpeechHook(retry=FAST)
-    return BatchTranscriber(
-        transcribe or hook.transcribe, "whisper", options, OutputFolder(out), logging.getLogger("t")
-    )
+    return make_batch(
+        transcribe or hook.transcribe, "whisper", OutputFolder(out), logging.getLogger("t"),
+        response_format="srt", max_concurrency=3, max_failed=max_failed, chunking=ChunkSettings(10, 2),
+    )  # fmt: skip
 
 
 def test_operator_transcribes_long_and_short_files_with_one_concurrency_limit(
@@ -231,10 +230,10 @@ def test_a_killed_task_stops_sending_pieces_and_keeps_the_finished_ones(
         runner.stop.set()  # what on_kill does
         return result
 
-    options = BatchOptions(response_format="vtt", max_concurrency=1, chunking=ChunkSettings(10, 2))
-    runner = BatchTranscriber(
-        killed_after_the_first_piece, "whisper", options, OutputFolder(tmp_path), logging.getLogger("t")
-    )
+    runner = make_batch(
+        killed_after_the_first_piece, "whisper", OutputFolder(tmp_path), logging.getLogger("t"),
+        response_format="vtt", max_concurrency=1, chunking=ChunkSettings(10, 2),
+    )  # fmt: skip
     with pytest.raises(BatchFailed, match=r"Batch stopped \(task killed\)") as failed:
         runner.run(resolve_inputs(str(recordings["ogg"])))
     (failure,) = failed.value.summary.failures
@@ -359,17 +358,20 @@ def test_pieces_are_kept_and_resumed_on_object_storage(
             raise KubeAIEndpointError("HTTP 503 from KubeAI", http_status=503, attempts=3)
         return hook.transcribe(model, audio, **kwargs)
 
-    options = BatchOptions(response_format="vtt", max_concurrency=1, chunking=ChunkSettings(10, 2))
-    first = BatchTranscriber(
-        second_piece_fails, "whisper", options, OutputFolder(out), logging.getLogger("t")
-    )
+    first = make_batch(
+        second_piece_fails, "whisper", OutputFolder(out), logging.getLogger("t"),
+        response_format="vtt", max_concurrency=1, chunking=ChunkSettings(10, 2),
+    )  # fmt: skip
     with pytest.raises(BatchFailed):
         first.run(resolve_inputs(str(recordings["mp3"])))
     cache = ObjectStoragePath(f"{out}/.pieces/meeting.vtt")
     assert sorted(p.name for p in cache.iterdir()) == ["piece-00000.json", "plan.json"]
 
     before = sandbox.stats.snapshot()["transcriptions"]
-    second = BatchTranscriber(hook.transcribe, "whisper", options, OutputFolder(out), logging.getLogger("t"))
+    second = make_batch(
+        hook.transcribe, "whisper", OutputFolder(out), logging.getLogger("t"),
+        response_format="vtt", max_concurrency=1, chunking=ChunkSettings(10, 2),
+    )  # fmt: skip
     assert second.run(resolve_inputs(str(recordings["mp3"]))).count("ok") == 1
     assert sandbox.stats.snapshot()["transcriptions"] - before == 3
     expected = hook.transcribe("whisper", str(recordings["mp3"]), response_format="vtt").content

@@ -13,7 +13,7 @@ import pytest
 from airflow_provider_kubeai_speech.exceptions import KubeAISpeechError
 from airflow_provider_kubeai_speech.hooks.endpoint import RetrySettings
 from airflow_provider_kubeai_speech.hooks.kubeai import KubeAISpeechHook
-from airflow_provider_kubeai_speech.transcription.batch import BatchOptions, BatchTranscriber
+from airflow_provider_kubeai_speech.transcription.batch import BatchTranscriber
 from airflow_provider_kubeai_speech.transcription.long_audio import ChunkSettings
 from airflow_provider_kubeai_speech.transcription.manifest import read_manifest_records
 from airflow_provider_kubeai_speech.transcription.outputs import OutputFolder
@@ -22,6 +22,7 @@ from airflow_provider_kubeai_speech.transcription.splitter import Piece
 from airflow_provider_kubeai_speech.transcription.stitch import stitch
 from local_kubeai import Sandbox
 from local_kubeai.testing import wait_until
+from tests.batch_setup import make_batch
 from tests.integration.conftest import model_manifest
 
 FAST = RetrySettings(max_attempts=2, backoff_factor=0.01, backoff_max=0.02, backoff_jitter=0.0)
@@ -41,12 +42,10 @@ def sandbox(make_kubeai_sandbox: Any) -> Sandbox:
 
 
 def batch(out: Path) -> BatchTranscriber:
-    options = BatchOptions(
-        response_format="srt", max_concurrency=2, max_failed=1, chunking=ChunkSettings(10, 2)
-    )
-    return BatchTranscriber(
-        KubeAISpeechHook(retry=FAST).transcribe, "whisper", options, OutputFolder(out), logging.getLogger("t")
-    )
+    return make_batch(
+        KubeAISpeechHook(retry=FAST).transcribe, "whisper", OutputFolder(out), logging.getLogger("t"),
+        response_format="srt", max_concurrency=2, max_failed=1, chunking=ChunkSettings(10, 2),
+    )  # fmt: skip
 
 
 MALFORMED = [

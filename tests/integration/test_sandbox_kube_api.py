@@ -127,6 +127,7 @@ def test_apply_needs_a_field_manager(kubeai_sandbox: Sandbox) -> None:
         data=json.dumps(model_manifest("x")),
         headers={"Authorization": f"Bearer {kubeai_sandbox.config.token}", "Content-Type": SSA},
         timeout=5,
+        verify=str(kubeai_sandbox.ca_path),
     )
     assert resp.status_code == 400 and "fieldManager" in resp.json()["message"]
 
@@ -150,26 +151,21 @@ def test_merge_json_and_strategic_patches(custom_objects: Any) -> None:
         _content_type="application/json-patch+json",
     )
     assert jsonp["spec"]["minReplicas"] == 1
-    strategic = co.patch_namespaced_custom_object(
-        GROUP,
-        VERSION,
-        NS,
-        PLURAL,
-        "patchy",
-        {"spec": {"args": ["--x"]}},
-        _content_type="application/strategic-merge-patch+json",
+
+    def refused(body: Any, content_type: str) -> pytest.ExceptionInfo[client.ApiException]:
+        with pytest.raises(client.ApiException) as err:
+            co.patch_namespaced_custom_object(
+                GROUP, VERSION, NS, PLURAL, "patchy", body, _content_type=content_type
+            )
+        return err
+
+    err = refused({"spec": {"args": ["--x"]}}, "application/strategic-merge-patch+json")  # none on a CR
+    assert err.value.status == 415 and api_error(err)["reason"] == "UnsupportedMediaType"
+    assert api_error(err)["message"] == (
+        "the body of the request was in an unknown format - accepted media types include: "
+        "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml"
     )
-    assert strategic["spec"]["args"] == ["--x"]
-    with pytest.raises(client.ApiException) as err:
-        co.patch_namespaced_custom_object(
-            GROUP,
-            VERSION,
-            NS,
-            PLURAL,
-            "patchy",
-            [{"op": "test", "path": "/spec/minReplicas", "value": 5}],
-            _content_type="application/json-patch+json",
-        )
+    err = refused([{"op": "test", "path": "/spec/minReplicas", "value": 5}], "application/json-patch+json")
     assert err.value.status == 422
 
 
@@ -240,8 +236,8 @@ def test_invalid_objects_are_refused_with_the_crds_messages(custom_objects: Any)
     body = api_error(err)
     assert err.value.status == 422 and body["reason"] == "Invalid"
     messages = {c["message"] for c in body["details"]["causes"]}
-    assert 'Invalid value: "object": adapters only supported with VLLM engine.' in messages
-    assert 'Invalid value: "object": minReplicas should be less than or equal to maxReplicas.' in messages
+    assert "Invalid value: adapters only supported with VLLM engine." in messages
+    assert "Invalid value: minReplicas should be less than or equal to maxReplicas." in messages
     assert any(m.startswith('Invalid value: "ftp://x": url must start with') for m in messages)
 
 
@@ -265,6 +261,7 @@ def test_transition_rules_on_update(custom_objects: Any) -> None:
 def test_unauthorized_and_forbidden(kubeai_sandbox: Sandbox, custom_objects: Any) -> None:
     cfg = client.Configuration()
     cfg.host = kubeai_sandbox.kube_url
+    cfg.ssl_ca_cert = str(kubeai_sandbox.ca_path)
     cfg.api_key = {"authorization": "Bearer wrong"}
     with pytest.raises(client.ApiException) as err:
         client.CustomObjectsApi(client.ApiClient(cfg)).list_namespaced_custom_object(

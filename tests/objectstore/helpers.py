@@ -10,8 +10,9 @@ import requests
 
 from airflow_provider_kubeai_speech.hooks.endpoint import RetrySettings
 from airflow_provider_kubeai_speech.hooks.kubeai import KubeAISpeechHook
-from airflow_provider_kubeai_speech.transcription.batch import BatchOptions, BatchTranscriber
+from airflow_provider_kubeai_speech.transcription.batch import BatchTranscriber
 from airflow_provider_kubeai_speech.transcription.outputs import OutputFolder
+from tests.batch_setup import make_batch
 
 FAST = RetrySettings(max_attempts=3, backoff_factor=0.01, backoff_max=0.02, backoff_jitter=0.0)
 LOG = logging.getLogger("objectstore-tests")
@@ -31,13 +32,13 @@ def batch(
 ) -> BatchTranscriber:
     """A batch to ``output`` (a URI or a local folder) through the sandbox's ``whisper``."""
     options.setdefault("response_format", "text")
-    return BatchTranscriber(
+    return make_batch(
         transcribe or hook().transcribe,
         model,
-        BatchOptions(**options),
         None if output is None else OutputFolder(output),
         LOG,
         run_id=run_id,
+        **options,
     )
 
 

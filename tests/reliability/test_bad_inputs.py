@@ -114,10 +114,14 @@ ARGUMENT_CASES: list[tuple[str, dict[str, Any], str]] = [
     ("negative max_failed", {"max_failed": -1}, "max_failed=-1 must be at least 0"),
     ("non-numeric concurrency", {"max_concurrency": "many"}, "max_concurrency='many' is not a number. Fix:"),
     ("empty audio", {"audio": []}, "audio=[] is empty"),
-    ("empty model name", {"model_name": ""}, "model_name=''"),
+    ("empty model name", {"model_name": ""}, "model_name: '' is not a valid Model name"),
     ("too many for XCom", {"audio": "MANY", "output_path": None}, "no output_path"),
-    ("chunk too short", {"chunk_seconds": 3}, "chunk_seconds=3 must be at least 10. Fix: chunk_seconds=300"),
-    ("chunk not a number", {"chunk_seconds": "5min"}, "chunk_seconds='5min' is not a number"),
+    ("chunk too short", {"chunk_seconds": 3}, "chunk_seconds=3 is too short: pieces under 10 s"),
+    (
+        "chunk not a number",
+        {"chunk_seconds": "5min"},
+        "chunk_seconds='5min' is not a number of seconds. Fix: chunk_seconds=300",
+    ),
     (
         "overlap too long",
         {"chunk_seconds": 60, "chunk_overlap_seconds": 30},
@@ -165,7 +169,7 @@ ARGUMENT_CASES: list[tuple[str, dict[str, Any], str]] = [
     (
         "model name with newline",
         {"model_name": "whisper\n"},
-        "model_name='whisper\\n' is not a KubeAI Model name",
+        "model_name: 'whisper\\n' is not a valid Model name",
     ),
     ("empty storage connection", {"audio_conn_id": ""}, "audio_conn_id='' is not a connection id"),
 ]

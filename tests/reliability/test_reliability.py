@@ -74,7 +74,9 @@ def test_cold_start_from_zero_replicas_holds_requests(
 def test_serve_sensor_trigger_and_teardown_converge_under_cluster_faults(
     make_kubeai_sandbox: Any, run_dag: Any
 ) -> None:
-    sandbox = make_kubeai_sandbox(startup_delay=1.5, seed=9)
+    # Pods take 4 s to start and each watch is cut after 0.5 s: a deferred wait, however late the
+    # triggerer picks it up on a loaded machine, outlives several watches (1.5 s sometimes did not).
+    sandbox = make_kubeai_sandbox(startup_delay=4, seed=9)
     sandbox.faults.update(
         {
             "kube_status_rates": {"500": 0.15, "429": 0.1},

@@ -28,7 +28,7 @@ BASE: dict[str, Any] = {
         ({"temperature": float("-inf")}, "temperature=-inf is not a finite number"),
         ({"chunk_seconds": float("inf")}, "chunk_seconds=inf is not a finite number"),
         ({"progress_interval": -1}, "progress_interval=-1 must be above 0"),
-        ({"model_name": "whisper-nl\n"}, "model_name='whisper-nl\\n' is not a KubeAI Model name"),
+        ({"model_name": "whisper-nl\n"}, "model_name: 'whisper-nl\\n' is not a valid Model name"),
         ({"output_conn_id": 3}, "output_conn_id=3 is not a connection id"),
     ],
 )
@@ -66,4 +66,4 @@ def test_valid_values_pass() -> None:
     )
     checked = op._check_arguments()
     InvokeSpeechOperator(**{**BASE, "model_name": "whisper-nl_legal"})  # <model>_<adapter>
-    assert (checked.max_failed, checked.max_concurrency, checked.chunk_seconds) == (0.05, 8, 300.0)
+    assert (checked.max_failed, checked.max_concurrency) == (0.05, 8)

@@ -240,7 +240,7 @@ def test_rendering_in_every_format() -> None:
     ("chunk", "overlap", "message"),
     [
         (5, 1, r"chunk_seconds=5 is too short.*Fix: chunk_seconds=300"),
-        ("ten", 2, r"chunk_seconds='ten' and chunk_overlap_seconds=2 must be numbers.*Fix"),
+        ("ten", 2, r"chunk_seconds='ten' is not a number of seconds.*Fix"),
         (60, 20, r"chunk_overlap_seconds=20 must be between 0 and a quarter of chunk_seconds \(15\)"),
         (60, -1, r"chunk_overlap_seconds=-1"),
         (float("inf"), 2, r"chunk_seconds=inf"),

@@ -107,6 +107,24 @@ def test_version_guard_refuses_airflow_2(monkeypatch: pytest.MonkeyPatch) -> Non
 
     monkeypatch.setattr(importlib.metadata, "version", lambda name: "2.10.5")
     with pytest.raises(
-        RuntimeError, match=r"needs Apache Airflow 3.0 or newer; apache-airflow 2.10.5 is installed"
+        RuntimeError, match=r"needs Apache Airflow 3.2 or newer .*; apache-airflow 2.10.5 is installed"
     ):
+        pkg._check_airflow_version()
+
+
+@pytest.mark.parametrize(("installed", "refused"), [("3.1.8", True), ("3.2.0", False), ("3.3.2", False)])
+def test_version_guard_needs_the_connection_form_of_3_2(
+    monkeypatch: pytest.MonkeyPatch, installed: str, refused: bool
+) -> None:
+    import importlib.metadata
+
+    import airflow_provider_kubeai_speech as pkg
+
+    monkeypatch.setattr(importlib.metadata, "version", lambda name: installed)
+    if refused:
+        with pytest.raises(
+            RuntimeError, match=rf"needs Apache Airflow 3.2 or newer .*{installed} is installed"
+        ):
+            pkg._check_airflow_version()
+    else:
         pkg._check_airflow_version()

@@ -13,10 +13,9 @@ from airflow_provider_kubeai_speech.transcription.batch import BatchOptions, Bat
 from airflow_provider_kubeai_speech.transcription.sources import AudioInput
 
 
-def fingerprint(options: BatchOptions, item: AudioInput) -> str:
-    return BatchTranscriber(lambda *a, **k: None, "whisper", options, None, logging.getLogger("t")).settings(
-        item
-    )
+def fingerprint(request: TranscriptionRequest | str, item: AudioInput) -> str:
+    batch = BatchTranscriber(lambda *a, **k: None, request, BatchOptions(), None, logging.getLogger("t"))
+    return batch.settings(item)
 
 
 def test_fingerprints_are_those_earlier_versions_recorded() -> None:
@@ -33,10 +32,8 @@ def test_fingerprints_are_those_earlier_versions_recorded() -> None:
         chunk_seconds=300,
         chunk_overlap_seconds=2,
     )
-    assert fingerprint(
-        BatchOptions(request=request), AudioInput("a.wav", "a.wav", size=1000, version="v1")
-    ) == ("2e568f86561c311b")
-    assert fingerprint(BatchOptions(), AudioInput("a.wav", "a.wav", size=10)) == "ca230552db433f14"
+    assert fingerprint(request, AudioInput("a.wav", "a.wav", size=1000, version="v1")) == ("2e568f86561c311b")
+    assert fingerprint("whisper", AudioInput("a.wav", "a.wav", size=10)) == "ca230552db433f14"
 
 
 @pytest.mark.parametrize(

@@ -19,6 +19,17 @@ from typing import Any
 __all__ = ["CRD_FILE", "Cause", "ModelCRD", "model_crd"]
 
 CRD_FILE = "kubeai.org_models.yaml"
+_BLOCKING = (
+    "FieldValueRequired",
+    "FieldValueTypeInvalid",
+    "FieldValueNotSupported",
+    "FieldValueTooLong",
+    "FieldValueTooMany",
+)
+_RULES_SKIPPED = (
+    "some validation rules were not checked because the object was invalid; "
+    "correct the existing errors to complete validation"
+)
 _INT_FORMATS = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
 
 
@@ -95,6 +106,10 @@ class ModelCRD:
         :param old: the stored object on updates, for transition rules (``oldSelf``).
         """
         causes = self._schema_causes(obj)
+        if any(c.reason in _BLOCKING for c in causes):
+            # the rules could read a missing or mistyped field: v1.36 skips them all and says so
+            causes.append(Cause("<nil>", f'Invalid value: "null": {_RULES_SKIPPED}'))
+            return causes
         causes.extend(self._cel_causes(self.schema, obj, old, ""))
         return causes
 
@@ -114,9 +129,10 @@ class ModelCRD:
                 continue  # transition rules only run on updates where the old value exists
             ok, detail = _evaluate(rule, value, old)
             if not ok:
-                shown = json.dumps(value) if isinstance(value, str | int | float | bool) else '"object"'
+                # since v1.35 a simple value is shown, an object or a list not at all
+                shown = f"{json.dumps(value)}: " if isinstance(value, str | int | float | bool) else ""
                 suffix = f" ({detail})" if detail else ""
-                causes.append(Cause(path, f"Invalid value: {shown}: {rule.message}{suffix}"))
+                causes.append(Cause(path, f"Invalid value: {shown}{rule.message}{suffix}"))
         if isinstance(value, dict):
             for key, sub in schema.get("properties", {}).items():
                 if key in value and value[key] is not None:
@@ -179,9 +195,10 @@ def _schema_cause(err: Any, path: str, jsonschema: Any) -> Cause:
             path, f"Unsupported value: {shown}: supported values: {allowed}", "FieldValueNotSupported"
         )
     if kind == "type":
+        actual = json.dumps(_json_type(value))
         return Cause(
             path,
-            f"Invalid value: {shown}: {path} in body must be of type {err.validator_value}: {json.dumps(type(value).__name__)}",
+            f"Invalid value: {actual}: {path} in body must be of type {err.validator_value}: {actual}",
             "FieldValueTypeInvalid",
         )
     if kind == "minimum":
@@ -202,6 +219,21 @@ def _schema_cause(err: Any, path: str, jsonschema: Any) -> Cause:
     if kind == "format":
         return Cause(path, f"Invalid value: {shown}: {path} in body must be of type {err.validator_value}")
     return Cause(path, f"Invalid value: {shown}: {err.message}")
+
+
+def _json_type(value: Any) -> str:
+    """The JSON type name the API server reports (Go's, not Python's)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, dict):
+        return "object"
+    return "array" if isinstance(value, list) else "string"
 
 
 def _evaluate(rule: _Rule, value: Any, old: Any) -> tuple[bool, str]:
