@@ -1,5 +1,6 @@
-"""A screenshot of Airflow's real UI for the docs: the grid view of a DAG's runs
-(docs/_static/grid.png), taken by headless Chromium against
+"""Screenshots of Airflow's real UI for the docs: the grid view of a DAG's runs
+(docs/_static/grid.png) and the kubeai_speech connection form
+(docs/_static/connection-form.png), taken by headless Chromium against
 ``airflow api-server`` on an existing AIRFLOW_HOME (e.g. the quickstart walkthrough's, after its
 ``airflow dags test`` runs)::
 
@@ -12,6 +13,7 @@ tests/integration/test_connection_form.py.
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import json
 import os
@@ -113,6 +115,68 @@ def screenshot(url: str, target: Path, size: str = "1280,800") -> Path:
     return target
 
 
+def connection_form(server: ApiServer, target: Path, hook_name: str = "KubeAI Speech") -> list[str]:
+    """Open "Add Connection", pick ``hook_name`` as the type (Chromium driven over the DevTools
+    protocol: the form is a dialog), screenshot it; returns the form's labels."""
+    import websocket  # websocket-client, a dependency of the kubernetes client
+
+    profile = tempfile.mkdtemp(prefix="chromium-profile-")
+    chrome = subprocess.Popen(
+        [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--window-size=1280,960",
+         "--remote-debugging-port=0", "about:blank"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        port_file = Path(profile) / "DevToolsActivePort"
+        deadline = time.monotonic() + 30
+        while not (port_file.exists() and port_file.read_text().strip()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        port = port_file.read_text().split()[0]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/json", timeout=10) as answer:
+            page = next(t for t in json.loads(answer.read()) if t["type"] == "page")
+        socket_ = websocket.create_connection(page["webSocketDebuggerUrl"], suppress_origin=True, timeout=30)
+        calls = iter(range(1, 1000))
+
+        def call(method: str, **params: Any) -> Any:
+            number = next(calls)
+            socket_.send(json.dumps({"id": number, "method": method, "params": params}))
+            while True:
+                message = json.loads(socket_.recv())
+                if message.get("id") == number:
+                    return message.get("result", {})
+
+        def script(expression: str) -> Any:
+            return call("Runtime.evaluate", expression=expression, returnByValue=True)["result"].get("value")
+
+        def key(name: str, code: int) -> None:
+            for kind in ("keyDown", "keyUp"):
+                call("Input.dispatchKeyEvent", type=kind, key=name, code=name, windowsVirtualKeyCode=code)
+            time.sleep(0.5)
+
+        call("Page.navigate", url=f"{server.url}/connections")
+        time.sleep(6)
+        script(
+            "[...document.querySelectorAll('button')].find(b => b.textContent.includes('Add Connection')).click()"
+        )
+        time.sleep(3)
+        script("document.querySelectorAll('[role=dialog] input')[1].focus()")  # the connection type
+        call("Input.insertText", text=hook_name)
+        time.sleep(2)
+        key("ArrowDown", 40)
+        key("Enter", 13)
+        time.sleep(3)
+        labels: list[str] = script(
+            "[...document.querySelectorAll('[role=dialog] label')].map(l => l.textContent.trim()).filter(Boolean)"
+        )
+        target.write_bytes(base64.b64decode(call("Page.captureScreenshot", format="png")["data"]))
+        socket_.close()
+        return labels
+    finally:
+        chrome.terminate()
+        chrome.wait(30)
+        shutil.rmtree(profile, ignore_errors=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--airflow-home", type=Path, required=True)
@@ -124,6 +188,7 @@ def main() -> int:
         if not runs:
             raise SystemExit(f"{args.dag_id} has no runs in {args.airflow_home}: run the walkthrough first")
         print(screenshot(f"{server.url}/dags/{args.dag_id}/runs", args.out / "grid.png"))
+        print(connection_form(server, args.out / "connection-form.png"))
     (args.out / ".api-server.log").unlink(missing_ok=True)
     return 0
 

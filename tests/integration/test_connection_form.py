@@ -1,5 +1,5 @@
 """The connection form as Airflow 3's UI gets it: ``GET /ui/connections/hook_meta`` from a real
-``airflow api-server``, and the UI page rendered by headless Chromium when it is installed."""
+``airflow api-server``, and the form itself in headless Chromium when it is installed."""
 
 from __future__ import annotations
 
@@ -49,5 +49,10 @@ def test_the_ui_gets_the_form_with_hints_and_the_page_renders(tmp_path: Path) ->
         assert set(meta["extra_fields"]) >= {"kubernetes_conn_id", "namespace", "verify_ssl", "ca_bundle"}
         if not Path(shots.CHROMIUM).exists():
             pytest.skip("no /usr/bin/chromium: the page itself is not rendered")
-        png = shots.screenshot(f"{server.url}/connections", tmp_path / "connections.png")
+        png = tmp_path / "connection-form.png"
+        labels = shots.connection_form(server, png)
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+        for label in ("KubeAI base URL", "Scheme (http or https)", "Port (optional)", "Bearer token (optional)",
+                      "Kubernetes connection id", "Namespace", "Verify TLS certificates"):  # fmt: skip
+            assert label in labels, labels
+        assert "Login" not in labels and "Schema" not in labels
