@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 ## Two workers (the machine's cores); a test file stays on one worker, so its fixtures are shared.
 PYTEST_WORKERS ?= -n 2 --dist loadfile
 
-.PHONY: setup test test-fast test-deployment postgres kubectl lint format demo sandbox docs bench lock clean
+.PHONY: setup test test-fast test-deployment postgres kubectl lint format demo sandbox docs dist bench lock clean
 
 setup: $(STAMP)
 
@@ -67,6 +67,14 @@ demo: setup
 sandbox: setup
 	$(BIN)/python -m local_kubeai --engine faster-whisper --state-dir .sandbox
 
+## Wheels and sdists of the provider and of the sandbox (local-kubeai) in dist/, checked by twine.
+DIST ?= dist
+dist: setup
+	rm -rf $(DIST) build sandbox/build
+	$(BIN)/python -m build --outdir $(DIST) .
+	$(BIN)/python -m build --outdir $(DIST) sandbox
+	$(BIN)/twine check --strict $(DIST)/*
+
 ## Speed and memory figures, measured side by side (writes benchmarks/RESULTS.rst).
 bench: setup
 	$(BIN)/python benchmarks/run_all.py
@@ -82,4 +90,4 @@ lock: setup
 		--no-emit-package local-kubeai --custom-compile-command "make lock" --output-file $(CONSTRAINTS)
 
 clean:
-	rm -rf $(VENV) .demo .sandbox .pytest_cache .mypy_cache .ruff_cache .hypothesis build *.egg-info
+	rm -rf $(VENV) .demo .sandbox .pytest_cache .mypy_cache .ruff_cache .hypothesis build dist *.egg-info

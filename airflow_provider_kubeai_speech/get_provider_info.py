@@ -74,11 +74,21 @@ def _connection_type() -> dict[str, Any]:
                 "schema": {"type": ["boolean", "null"], "default": False},
             },
         },
+        # Airflow 3's form (hook_meta) can hide, relabel and give placeholders to description,
+        # schema, host, port, login and password only: its "Extra Fields JSON" editor has no switch
+        # (3.3.2), so "extra" in hidden-fields only matters to Airflow 2's form.
         "ui-field-behaviour": {
             "hidden-fields": ["login", "extra"],
-            "relabeling": {"host": "KubeAI base URL", "password": "Bearer token (optional)"},
+            "relabeling": {
+                "host": "KubeAI base URL",
+                "schema": "Scheme (http or https)",
+                "port": "Port (optional)",
+                "password": "Bearer token (optional)",
+            },
             "placeholders": {
                 "host": "http://kubeai.kubeai.svc.cluster.local",
+                "schema": "only used when the base URL has no scheme",
+                "port": "only when the base URL has none: 80 for http, 443 for https",
                 "password": "token for a gateway in front of KubeAI",
             },
         },

@@ -437,6 +437,53 @@ def _check_labels(labels: dict[str, str] | None) -> dict[str, str] | None:
     return labels
 
 
+def _check_url(value: str) -> str:
+    """A field check (not a model check), so a bad url is reported beside every other bad field."""
+    url = value.strip()
+    if url != value or not url:
+        raise _fail(
+            "url {url!r} is empty or has surrounding spaces. Fix: give e.g. "
+            "'hf://Systran/faster-whisper-small'.",
+            url=value,
+        )
+    if _DIGITALHUB_STORE_URL.match(url) or url.startswith("store://"):
+        raise _fail(
+            "url {url!r} points into DigitalHub's artifact store, which KubeAI cannot read. "
+            "Fix: give the model's own location, e.g. 'hf://Systran/faster-whisper-small' or "
+            "'s3://bucket/path'.",
+            url=url,
+        )
+    if url.startswith("ollama://"):
+        raise _fail(
+            "url {url!r} is an Ollama model; speech models run on KubeAI's FasterWhisper "
+            "engine, which loads hf://, s3://, pvc://, gs:// or oss:// urls. Fix: use e.g. "
+            "'hf://Systran/faster-whisper-small'.",
+            url=url,
+        )
+    scheme = next((s for s in CRD_URL_SCHEMES if url.startswith(s)), None)
+    if scheme is None:
+        raise _fail(
+            "url {url!r} has an unsupported scheme: KubeAI needs hf://, pvc://, s3://, gs:// "
+            "or oss:// (DigitalHub's pattern also let 's://', 'h://' and 'pv://' through; "
+            "KubeAI refuses them). Fix: e.g. 'hf://Systran/faster-whisper-small'.",
+            url=url,
+        )
+    if len(url) == len(scheme) or any(ch.isspace() for ch in url):
+        raise _fail(
+            "url {url!r} names no model after {scheme}. Fix: e.g. {example!r}.",
+            url=url,
+            scheme=scheme,
+            example=f"{scheme}{'Systran/faster-whisper-small' if scheme == 'hf://' else 'bucket/path'}",
+        )
+    if scheme == "hf://" and not _HF_REPO.fullmatch(url):
+        raise _fail(
+            "url {url!r} is not a Hugging Face repository: expected hf://<owner>/<repo>. "
+            "Fix: e.g. 'hf://Systran/faster-whisper-small'.",
+            url=url,
+        )
+    return value
+
+
 def check_model_name(name: str) -> str:
     """Check a KubeAI Model name: a DNS-1123 label of at most 40 characters.
 
@@ -503,7 +550,7 @@ class SpeechModelSpec(_Strict):
     extra_known_keys: ClassVar[tuple[str, ...]] = tuple(REFUSED_PARAMETERS)
 
     model_name: Annotated[str, AfterValidator(check_model_name)]
-    url: str
+    url: Annotated[str, AfterValidator(_check_url)]
     image: str | None = None
     adapters: list[Adapter] | None = None
     env: dict[Annotated[str, AfterValidator(_check_env_name)], EnvValue] | None = None
@@ -541,7 +588,6 @@ class SpeechModelSpec(_Strict):
     @model_validator(mode="after")
     def _check_model(self) -> SpeechModelSpec:
         self._check_digitalhub_identity()
-        self._check_url()
         self._check_cache_profile()
         self._check_resource_profile()
         self._check_adapters()
@@ -563,50 +609,6 @@ class SpeechModelSpec(_Strict):
                 "action={action!r}: ServeSpeechModelOperator performs DigitalHub's 'serve' action "
                 "only. Fix: drop action; transcribe with InvokeSpeechOperator.",
                 action=self.action,
-            )
-
-    def _check_url(self) -> None:
-        url = self.url.strip()
-        if url != self.url or not url:
-            raise _fail(
-                "url {url!r} is empty or has surrounding spaces. Fix: give e.g. "
-                "'hf://Systran/faster-whisper-small'.",
-                url=self.url,
-            )
-        if _DIGITALHUB_STORE_URL.match(url) or url.startswith("store://"):
-            raise _fail(
-                "url {url!r} points into DigitalHub's artifact store, which KubeAI cannot read. "
-                "Fix: give the model's own location, e.g. 'hf://Systran/faster-whisper-small' or "
-                "'s3://bucket/path'.",
-                url=url,
-            )
-        if url.startswith("ollama://"):
-            raise _fail(
-                "url {url!r} is an Ollama model; speech models run on KubeAI's FasterWhisper "
-                "engine, which loads hf://, s3://, pvc://, gs:// or oss:// urls. Fix: use e.g. "
-                "'hf://Systran/faster-whisper-small'.",
-                url=url,
-            )
-        scheme = next((s for s in CRD_URL_SCHEMES if url.startswith(s)), None)
-        if scheme is None:
-            raise _fail(
-                "url {url!r} has an unsupported scheme: KubeAI needs hf://, pvc://, s3://, gs:// "
-                "or oss:// (DigitalHub's pattern also let 's://', 'h://' and 'pv://' through; "
-                "KubeAI refuses them). Fix: e.g. 'hf://Systran/faster-whisper-small'.",
-                url=url,
-            )
-        if len(url) == len(scheme) or any(ch.isspace() for ch in url):
-            raise _fail(
-                "url {url!r} names no model after {scheme}. Fix: e.g. {example!r}.",
-                url=url,
-                scheme=scheme,
-                example=f"{scheme}{'Systran/faster-whisper-small' if scheme == 'hf://' else 'bucket/path'}",
-            )
-        if scheme == "hf://" and not _HF_REPO.fullmatch(url):
-            raise _fail(
-                "url {url!r} is not a Hugging Face repository: expected hf://<owner>/<repo>. "
-                "Fix: e.g. 'hf://Systran/faster-whisper-small'.",
-                url=url,
             )
 
     def _check_cache_profile(self) -> None:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-import tempfile
 
-os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="kubeai-speech-docs-"))
-os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
+# Importing the operators imports Airflow, which needs a home: one inside the build folder (a temp
+# folder per build would be left behind). Not unit-test mode: that only adds a log line.
+os.environ.setdefault("AIRFLOW_HOME", os.path.join(os.path.dirname(__file__), "_build", "airflow-home"))
 
 project = "airflow-provider-kubeai-speech"
 author = "airflow-provider-kubeai-speech developers"
@@ -19,6 +19,10 @@ nitpicky = False
 exclude_patterns = ["_build"]
 html_theme = "alabaster"
 html_title = "KubeAI speech provider for Apache Airflow"
+html_static_path = ["_static"]
+html_css_files = ["custom.css"]
+# wide enough for the code listings at 1280 px; custom.css wraps what is still longer
+html_theme_options = {"page_width": "1180px", "sidebar_width": "220px"}
 suppress_warnings = ["ref.python"]
 
 # Import Airflow (and the modules documented) normally before autodoc does: autodoc's import

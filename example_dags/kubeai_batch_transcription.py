@@ -3,7 +3,8 @@ scale the model to zero.
 
 Every file in ``<input_root>/<day>/`` is transcribed into ``<output_root>/<day>/`` (one transcript per
 recording plus the ``_transcriptions/`` manifest). A rerun of the same day, or a retry of a killed task,
-sends only what is missing. ``<day>`` is the run's logical date, or, for a run triggered without
+sends only what is missing. A day without recordings (an empty or missing folder) serves nothing:
+the first task counts the day's recordings and, finding none, skips the rest. ``<day>`` is the run's logical date, or, for a run triggered without
 one (Airflow 3 allows that), the date it was triggered for.
 
 KubeAI's autoscaler owns ``spec.replicas``: the serve task holds ``minReplicas`` at the 2 replicas
@@ -16,7 +17,7 @@ Model.
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import DAG, Param
+from airflow.sdk import DAG, Param, task
 
 from airflow_provider_kubeai_speech.operators.invoke import InvokeSpeechOperator
 from airflow_provider_kubeai_speech.operators.serve import ServeSpeechModelOperator
@@ -41,6 +42,17 @@ with DAG(
     },
     tags=["kubeai", "speech", "example"],
 ) as dag:
+    # [START howto_check_inputs]
+    @task.short_circuit
+    def recordings_found(folder: str) -> bool:
+        """False on a quiet night (no recordings): every later task is skipped, nothing is served."""
+        from airflow_provider_kubeai_speech.transcription.sources import count_inputs
+
+        return count_inputs(folder, missing_is_empty=True) > 0  # a day's folder never created: none
+
+    check = recordings_found("{{ params.input_root }}/" + DAY)
+    # [END howto_check_inputs]
+
     # [START howto_serve]
     serve = ServeSpeechModelOperator(
         task_id="serve_model",
@@ -87,4 +99,4 @@ with DAG(
     )
     # [END howto_teardown]
 
-    serve >> wait >> transcribe >> scale_to_zero.as_teardown(setups=serve)
+    check >> serve >> wait >> transcribe >> scale_to_zero.as_teardown(setups=serve)

@@ -27,13 +27,13 @@ with DAG(
     # [START howto_seed_parameters]
     serve = ServeSpeechModelOperator(
         task_id="serve_full_spec",
-        name="support-calls",  # the seed's function name; model_name wins when both are given
+        name="support-calls",  # DigitalHub's function name; model_name wins when both are given
         model_name="whisper-medium-support",
         kind="kubeai-speech",
         url="hf://Systran/faster-whisper-medium.en",
         image="fedirz/faster-whisper-server:latest-cpu",
         description="Support-call transcription for the nightly QA pipeline",
-        labels=["team=contact-centre", "pii"],  # the seed's list form; a dict works too
+        labels=["team=contact-centre", "pii"],  # DigitalHub's list form; a dict works too
         env={"WHISPER__COMPUTE_TYPE": "int8"},
         envs=[{"name": "WHISPER__CPU_THREADS", "value": "4"}],
         args=["--log-level", "info"],
@@ -47,7 +47,7 @@ with DAG(
             "min_replicas": 1,
             "max_replicas": 4,
             "autoscaling_disabled": False,
-            "target_request": 8,  # the seed's spelling; DigitalHub dropped it, this provider does not
+            "target_request": 8,  # the kubeai-speech function's spelling; DigitalHub dropped it, this provider does not
             "scale_down_delay_seconds": 120,
             "load_balancing": {
                 "strategy": "PrefixHash",

@@ -60,6 +60,22 @@ def cluster_error(err: Exception, what: str) -> KubeAIClusterError:
     )
 
 
+def unreachable_error(err: BaseException, what: str, host: str | None) -> KubeAIClusterError:
+    """One line for a Kubernetes API server that cannot be reached (refused, unknown host, timed
+    out), naming the server and the cause, instead of urllib3's ``MaxRetryError`` text."""
+    cause: BaseException = getattr(err, "reason", None) or err  # MaxRetryError wraps the real error
+    text = str(cause)
+    for marker in ("Failed to establish a new connection: ", "Failed to resolve ", ">: ", "): "):
+        if marker in text:
+            text = text.split(marker, 1)[1] if marker.endswith(": ") else marker + text.split(marker, 1)[1]
+            break
+    return KubeAIClusterError(
+        f"{what}: cannot reach the Kubernetes API server at {host or 'the configured address'} "
+        f"({type(cause).__name__}: {text.strip() or 'no detail'}). Fix: is the cluster up, and does "
+        "the Kubernetes connection (kubeconfig server, or in-cluster) point at it?"
+    )
+
+
 class ModelClient:
     """Models in one namespace, through an official-client ``ApiClient``.
 
@@ -80,18 +96,27 @@ class ModelClient:
         import urllib3
         from kubernetes.client import ApiException
 
+        connection_errors = (urllib3.exceptions.HTTPError, ConnectionError, TimeoutError)
         retrying = tenacity.Retrying(
             **retry_policy(
                 what,
                 attempts=self.attempts,
                 write=write,
-                connection_errors=(urllib3.exceptions.HTTPError, ConnectionError, TimeoutError),
+                connection_errors=connection_errors,
             )
         )
         try:
             return retrying(fn)
         except ApiException as err:
             raise cluster_error(err, what) from err
+        except connection_errors as err:
+            host = getattr(getattr(self.api.api_client, "configuration", None), "host", None)
+            host = host if isinstance(host, str) else None
+            failure = unreachable_error(err, what, host)
+            # The cause stays attached (its message names the URL), without urllib3's frames and
+            # inner chain: the task log shows a few lines, not a 120-line MaxRetryError traceback.
+            err.__cause__, err.__suppress_context__ = None, True
+            raise failure from err.with_traceback(None)
 
     # -- reads -------------------------------------------------------------------------------
 

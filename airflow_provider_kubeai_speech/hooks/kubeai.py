@@ -465,9 +465,9 @@ class KubeAISpeechHook(BaseHook):
     def invoke(
         self, model_name: str, method: str = "POST", url: str | None = None, **kwargs: Any
     ) -> requests.Response:
-        """The seed's generic call: a request to KubeAI's endpoint for ``model_name``.
+        """DigitalHub's kubeai-speech function's generic call: a request to KubeAI's endpoint for ``model_name``.
 
-        Unlike the seed platform, the default is ``POST audio/transcriptions`` (the speech API),
+        Unlike DigitalHub's kubeai-speech function, the default is ``POST audio/transcriptions`` (the speech API),
         and an upload is never sent as GET. ``model`` is added to the form or JSON body when absent.
         Redirects are not followed (a 3xx is returned as it is), the answer is read in full within
         the size limit and the deadline, and the connection's token goes only to its own origin:

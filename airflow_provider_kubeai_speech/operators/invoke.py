@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from airflow.providers.common.compat.sdk import BaseOperator
 
@@ -72,6 +72,9 @@ class InvokeSpeechOperator(KeepTrailingNewlines, BaseOperator):
         storage library's credential chain. ``s3://CONN@bucket/key`` names its own, and an
         ``ObjectStoragePath`` keeps its own.
     :param output_conn_id: the same for ``output_path`` (``dest_conn_id`` in FileTransferOperator).
+    :param if_no_inputs: what a run that finds no recording does (an empty folder, a glob that
+        matches nothing, an empty list from XCom): ``"fail"`` (default), ``"skip"`` (the task is
+        skipped) or ``"succeed"`` (a summary of zero files). A missing file or folder still fails.
     """
 
     template_fields: Sequence[str] = (
@@ -121,6 +124,7 @@ class InvokeSpeechOperator(KeepTrailingNewlines, BaseOperator):
         kubeai_conn_id: str = "kubeai_speech_default",
         audio_conn_id: str | None = None,
         output_conn_id: str | None = None,
+        if_no_inputs: IfNoInputs = "fail",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -145,6 +149,7 @@ class InvokeSpeechOperator(KeepTrailingNewlines, BaseOperator):
         self.kubeai_conn_id = kubeai_conn_id
         self.audio_conn_id = audio_conn_id
         self.output_conn_id = output_conn_id
+        self.if_no_inputs = if_no_inputs
         self._batch: BatchTranscriber | None = None
         self._hook: KubeAISpeechHook | None = None
         self._lineage: _Lineage | None = None
@@ -163,7 +168,13 @@ class InvokeSpeechOperator(KeepTrailingNewlines, BaseOperator):
             check_granularities(self.timestamp_granularities)
         if given(self.model_name):
             require_model_name(self.model_name, adapter=True)
-        if given(self.audio):
+        if self.if_no_inputs not in get_args(IfNoInputs):
+            raise KubeAISpeechError(
+                f"if_no_inputs={self.if_no_inputs!r} is not one of {', '.join(map(repr, get_args(IfNoInputs)))}. "
+                "Fix: if_no_inputs='skip' to skip the task on a night without recordings, 'succeed' to "
+                "return a summary of zero files, or 'fail' (the default)."
+            )
+        if given(self.audio) and not (self.audio == [] and self.if_no_inputs != "fail"):
             _check_audio(self.audio)
         if given(self.output_path) and self.output_path is not None:
             if not isinstance(self.output_path, str | os.PathLike) and not hasattr(
@@ -253,6 +264,8 @@ class InvokeSpeechOperator(KeepTrailingNewlines, BaseOperator):
             if self.output_path is not None
             else None
         )
+        if all(item.nothing_found for item in inputs) and self.if_no_inputs != "fail":
+            return self._no_inputs(inputs, output)
         self._lineage = _Lineage(inputs, output)
         options = BatchOptions(
             max_concurrency=concurrency,
@@ -278,6 +291,19 @@ class InvokeSpeechOperator(KeepTrailingNewlines, BaseOperator):
             f"; manifest {summary.manifest_uri}" if summary.manifest_uri else "",
         )  # fmt: skip
         return summary.to_xcom()
+
+    def _no_inputs(self, inputs: list[Any], output: Any) -> dict[str, Any]:
+        from airflow.providers.common.compat.sdk import AirflowSkipException
+
+        from airflow_provider_kubeai_speech.transcription.batch import BatchSummary
+
+        found = "; ".join(item.problem for item in inputs) or "audio is an empty list"
+        if self.if_no_inputs == "skip":
+            raise AirflowSkipException(
+                f"No recordings to transcribe ({found}); skipped (if_no_inputs='skip')."
+            )
+        self.log.info("No recordings to transcribe (%s); nothing sent (if_no_inputs='succeed').", found)
+        return BatchSummary(output_uri=output.uri if output is not None else None).to_xcom()
 
     def on_kill(self) -> None:
         """Stop promptly: no new file starts, retries stop waiting, connections close."""
@@ -357,6 +383,9 @@ def output_dataset(output: Any) -> tuple[str, str]:
 
 
 # -- argument checks ---------------------------------------------------------------------------
+
+#: What a run that finds no recording does.
+IfNoInputs = Literal["fail", "skip", "succeed"]
 
 
 #: A KubeAI Model name (a DNS-1123 label), optionally ``_<adapter>``.

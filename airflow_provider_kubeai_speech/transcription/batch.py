@@ -558,7 +558,9 @@ class BatchTranscriber:
         if before_start:
             head = (
                 f"{len(failures)} of {total} input(s) cannot be transcribed, more than max_failed={self.options.max_failed} "
-                f"allows ({budget}); nothing was sent to KubeAI. Fix the inputs or raise max_failed:"
+                f"allows ({budget}); nothing was sent to KubeAI. "
+                # raising max_failed only helps when some inputs are good
+                + ("Fix the inputs or raise max_failed:" if len(failures) < total else "Fix the inputs:")
             )
         elif self.stop.is_set():
             head = f"Batch stopped (task killed): {summary.count('ok')} transcribed, {len(failures)} failed of {total}."

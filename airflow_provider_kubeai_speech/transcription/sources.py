@@ -148,6 +148,8 @@ class AudioInput:
     :param duration: seconds, when probed (only when long recordings are split).
     :param version: what changes when the file's content does (modification time, or the
         store's ETag), so pieces kept from an earlier run of another version are not reused.
+    :param nothing_found: not a recording but the report that a folder or glob found none (an
+        empty night, which ``InvokeSpeechOperator(if_no_inputs=...)`` may accept).
     """
 
     uri: str
@@ -159,6 +161,7 @@ class AudioInput:
     duration: float | None = None
     version: str | None = None
     identity: tuple[int, int] | None = field(default=None, repr=False)
+    nothing_found: bool = False
 
     def opener(self) -> RemoteOpener | LocalOpener:
         """A callable that opens the recording for reading (each call opens it anew)."""
@@ -276,6 +279,7 @@ def _resolve_local(text: str) -> list[AudioInput]:
                     text,
                     os.path.basename(text.rstrip("/")),
                     problem=f"the folder {text!r} holds no audio files ({', '.join(sorted(AUDIO_EXTENSIONS))})",
+                    nothing_found=True,
                 )
             ]
         return [_local(path) for path in found]
@@ -283,7 +287,14 @@ def _resolve_local(text: str) -> list[AudioInput]:
         return [_local(text)]
     matches = sorted(local_glob(text))
     if not matches:
-        return [AudioInput(text, os.path.basename(text), problem=f"the pattern {text!r} matches no file")]
+        return [
+            AudioInput(
+                text,
+                os.path.basename(text),
+                problem=f"the pattern {text!r} matches no file",
+                nothing_found=True,
+            )
+        ]
     return [_local(m) for m in matches]
 
 
@@ -359,7 +370,11 @@ def _local(path: str) -> AudioInput:
     try:
         info = os.stat(path)
     except OSError:
-        item.problem = f"no such file: {path!r}"
+        item.problem = (
+            f"no such file: {path!r}"
+            if _has_audio_extension(path)
+            else f"the folder {path!r} does not exist (no such file or folder)"
+        )
         return item
     item.size, item.version = info.st_size, str(info.st_mtime_ns)
     item.identity = (info.st_dev, info.st_ino)
@@ -378,14 +393,23 @@ def _resolve_remote(uri: str, path: Any) -> list[AudioInput]:
             found = _listed(path, listed)
             if not found:
                 return [
-                    AudioInput(uri, uri.rsplit("/", 1)[-1], problem=f"the pattern {uri!r} matches no object")
+                    AudioInput(
+                        uri,
+                        uri.rsplit("/", 1)[-1],
+                        problem=f"the pattern {uri!r} matches no object",
+                        nothing_found=True,
+                    )
                 ]
             return found
         if path.is_dir():
             listed = path.fs.find(path.path, detail=True)
             found = [item for item in _listed(path, listed) if _has_audio_extension(item.name)]
             if not found:
-                return [AudioInput(uri, path.name, problem=f"the folder {uri!r} holds no audio files")]
+                return [
+                    AudioInput(
+                        uri, path.name, problem=f"the folder {uri!r} holds no audio files", nothing_found=True
+                    )
+                ]
             return found
     except Exception as err:
         return [
@@ -553,3 +577,35 @@ def check_input(item: AudioInput) -> AudioInput:
     elif sniff_audio(header) is None:
         item.problem = f"{item.uri!r} is not audio KubeAI can decode (WAV, FLAC, MP3, AAC, OGG/Opus, M4A/MP4, WebM); its first bytes are {header[:8]!r}"
     return item
+
+
+def count_inputs(
+    audio: str | os.PathLike[str] | Iterable[Any],
+    conn_id: str | None = None,
+    *,
+    missing_is_empty: bool = False,
+) -> int:
+    """How many recordings ``audio`` names, found as :class:`.InvokeSpeechOperator` finds them
+    (nothing is read but listings): a cheap check before serving a Model, so a night without
+    recordings neither serves nor scales anything up. An empty folder or a glob matching nothing
+    counts 0; a missing file or folder counts 1 (the transcription then fails and says so).
+
+    :param audio: what ``InvokeSpeechOperator(audio=...)`` would be given.
+    :param conn_id: its ``audio_conn_id``.
+    :param missing_is_empty: a missing folder (a name without an audio extension that does not
+        exist: a day's folder never created, an object-store prefix nothing was written under)
+        counts 0 too.
+    """
+    count = 0
+    for item in resolve_inputs(audio, conn_id):
+        missing = (
+            item.problem is not None
+            and not _has_audio_extension(item.name)
+            and (
+                item.problem.startswith("no such object")
+                if item.path is not None
+                else not os.path.lexists(item.uri)
+            )
+        )
+        count += not item.nothing_found and not (missing_is_empty and missing)
+    return count

@@ -85,13 +85,16 @@ def test_client_errors_are_not_retried() -> None:
     assert api.patch_namespaced_custom_object.call_count == 1
 
 
-def test_dropped_connections_are_retried_then_raised_as_they_are() -> None:
+def test_dropped_connections_are_retried_then_raised_as_one_line() -> None:
     dropped = urllib3.exceptions.ProtocolError("connection reset")
     client, api = sync_client(dropped, LISTED)
     assert client.get("m") == MODEL
     client, api = sync_client(dropped, dropped, attempts=2)
-    with pytest.raises(urllib3.exceptions.ProtocolError):
+    with pytest.raises(
+        KubeAIClusterError, match=r"cannot reach the Kubernetes API server .*connection reset"
+    ) as caught:
         client.get("m")
+    assert caught.value.__cause__ is dropped
     assert api.list_namespaced_custom_object.call_count == 2
 
 
