@@ -18,6 +18,7 @@ from airflow_provider_kubeai_speech.speech import (
     check_response_format,
     check_temperature,
 )
+from airflow_provider_kubeai_speech.transcription.shards import check_shard, in_shard
 from airflow_provider_kubeai_speech.transcription.storage import conn_id_in_uri
 
 if TYPE_CHECKING:
@@ -72,6 +73,11 @@ class InvokeSpeechOperator(KeepTrailingNewlines, BaseOperator):
         storage library's credential chain. ``s3://CONN@bucket/key`` names its own, and an
         ``ObjectStoragePath`` keeps its own.
     :param output_conn_id: the same for ``output_path`` (``dest_conn_id`` in FileTransferOperator).
+    :param shard_count: split the inputs over this many tasks (e.g. mapped with
+        ``.expand_kwargs(speech_shards(8))``); each input goes to the shard the sha256 of its
+        location picks, so a retry of a shard gets the same files. All shards may write one
+        ``output_path``. Default 1: this task takes every input.
+    :param shard_index: which shard this task transcribes, ``0 .. shard_count - 1``.
     """
 
     template_fields: Sequence[str] = (
@@ -121,6 +127,8 @@ class InvokeSpeechOperator(KeepTrailingNewlines, BaseOperator):
         kubeai_conn_id: str = "kubeai_speech_default",
         audio_conn_id: str | None = None,
         output_conn_id: str | None = None,
+        shard_count: int = 1,
+        shard_index: int = 0,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -145,6 +153,8 @@ class InvokeSpeechOperator(KeepTrailingNewlines, BaseOperator):
         self.kubeai_conn_id = kubeai_conn_id
         self.audio_conn_id = audio_conn_id
         self.output_conn_id = output_conn_id
+        self.shard_count = shard_count
+        self.shard_index = shard_index
         self._batch: BatchTranscriber | None = None
         self._hook: KubeAISpeechHook | None = None
         self._lineage: _Lineage | None = None
@@ -199,6 +209,13 @@ class InvokeSpeechOperator(KeepTrailingNewlines, BaseOperator):
             check_temperature(self.temperature)
         if given(self.chunk_seconds) and given(self.chunk_overlap_seconds):
             check_chunking(self.chunk_seconds, self.chunk_overlap_seconds)
+        if given(self.shard_index) and given(self.shard_count):
+            try:
+                check_shard(self.shard_index, self.shard_count)
+            except ValueError as err:
+                raise KubeAISpeechError(
+                    f"{err}. Fix: e.g. .expand_kwargs(speech_shards(8)), or leave both unset."
+                ) from None
         checked = _Checked()
         for name, rule in _NUMBERS.items():
             value = getattr(self, name)
@@ -242,6 +259,11 @@ class InvokeSpeechOperator(KeepTrailingNewlines, BaseOperator):
         )
         chunk_settings(request.chunk_seconds, request.chunk_overlap_seconds)  # the audio extra is there
         inputs = resolve_inputs(self.audio, self.audio_conn_id)
+        shard_index, shard_count = check_shard(self.shard_index, self.shard_count)
+        if shard_count > 1:
+            listed = len(inputs)
+            inputs = list(in_shard(inputs, shard_index, shard_count))
+            self.log.info("Shard %d of %d: %d of %d input(s)", shard_index, shard_count, len(inputs), listed)
         max_xcom_files = int(checked.max_xcom_files or 0)
         if self.output_path is None and len(inputs) > max_xcom_files:
             raise KubeAISpeechError(
