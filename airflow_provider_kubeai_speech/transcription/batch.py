@@ -27,7 +27,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -56,6 +56,8 @@ if TYPE_CHECKING:
     from airflow_provider_kubeai_speech.transcription.long_audio import LongTranscript
 
 FAILURES_SHOWN = 20
+#: Files in flight before the batch's first answer (see ``BatchTranscriber._send_window``).
+RAMP_START = 2
 
 
 @dataclass
@@ -359,24 +361,52 @@ class BatchTranscriber:
         self._pieces = ThreadPoolExecutor(concurrency, thread_name_prefix="kubeai-piece") if long else None
         try:
             with ThreadPoolExecutor(concurrency, thread_name_prefix="kubeai-transcribe") as pool:
-                futures = [
-                    pool.submit(self._one, item, name, summary, settings[item.uri]) for item, name in todo
-                ]
-                for future in as_completed(futures):
-                    if future.cancelled() or (result := future.result()) is None:
-                        continue  # not started: the batch was halted
-                    progress.update(result.status)
-                    stopping = self.stop.is_set() or self._output_failure is not None
-                    if (self._failed > budget or stopping) and not self._halted:
-                        self._halt(futures)
+                self._send_window(pool, todo, summary, budget, settings, progress)
         finally:
             if self._pieces is not None:
                 self._pieces.shutdown(cancel_futures=True)
         progress.finish()
 
-    def _halt(self, futures: Iterable[Future[Any]]) -> None:
+    def _send_window(
+        self,
+        pool: ThreadPoolExecutor,
+        todo: list[tuple[AudioInput, str]],
+        summary: BatchSummary,
+        budget: int,
+        settings: dict[str, str],
+        progress: _Progress,
+    ) -> None:
+        """Submit files as earlier ones finish, never more than a window ahead: one future per
+        file submitted at once would hold 100 000 futures (and their closures) for the whole batch.
+
+        The window starts at :data:`RAMP_START` and opens to twice ``max_concurrency`` at the first
+        answer: a Model scaled to zero gets a few requests, not a herd, while its first replica starts;
+        after that enough are in flight to pass ``targetRequests`` and drive the autoscaler up."""
+        concurrency = self.options.max_concurrency
+        window = min(concurrency, RAMP_START)
+        queue = iter(todo)
+        pending: set[Future[FileResult | None]] = set()
+        left = len(todo)
+        while True:
+            while len(pending) < window and not self._halted and left:
+                item, name = next(queue)
+                left -= 1
+                pending.add(pool.submit(self._one, item, name, summary, settings[item.uri]))
+            if not pending:
+                return
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            window = 2 * concurrency
+            for future in finished:
+                if future.cancelled() or (result := future.result()) is None:
+                    continue  # not started: the batch was halted
+                progress.update(result.status)
+            stopping = self.stop.is_set() or self._output_failure is not None
+            if (self._failed > budget or stopping) and not self._halted:
+                self._halt(pending, left)
+
+    def _halt(self, futures: Iterable[Future[Any]], unsubmitted: int = 0) -> None:
         self._halted = True
-        cancelled = sum(future.cancel() for future in futures)
+        cancelled = sum(future.cancel() for future in futures) + unsubmitted
         if self._output_failure is not None:
             reason = f"the output failed: {self._output_failure.location}"
         elif self.stop.is_set():
