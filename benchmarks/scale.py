@@ -3,7 +3,7 @@ XCom and manifest size, a rerun that skips everything, and listing the inputs.
 
 The sandbox's fake engine answers at once (no latency) in its own process, 4 replicas x 8 at a
 time, so the server is not the limit. Each run is a fresh child process that builds the batch as
-the operator does and reports its own CPU time (user + system) and ``ru_maxrss``. Files are 0.2 s
+the operator does and reports its own CPU time (user + system) and peak RSS (``VmHWM``). Files are 0.2 s
 WAVs, one distinct copy each (the inputs are told apart by path; hard links of one file would be
 deduplicated as one recording by ``resolve_inputs``, which identifies local files by inode).
 
@@ -42,6 +42,10 @@ class Count(logging.Handler):
 log.addHandler(Count()); log.setLevel(logging.INFO); log.propagate = False
 hook = KubeAISpeechHook(pool_size=max(4, int(sys.argv[3])))
 hook.endpoint.session
+def peak_mib():
+    # VmHWM, not ru_maxrss: the latter keeps the forking parent's peak across exec
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM")) / 1024
 def cpu():
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -57,7 +61,7 @@ xcom = summary.to_xcom()
 parts = os.path.join(output, "_transcriptions")
 print(json.dumps({
     "files": len(inputs), "ok": xcom["succeeded"], "skipped": xcom["skipped"], "failed": xcom["failed"],
-    "wall": wall, "list": listed, "cpu": cpu() - cpu0, "maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    "wall": wall, "list": listed, "cpu": cpu() - cpu0, "maxrss_mib": peak_mib(),
     "xcom_bytes": len(json.dumps(xcom)), "log_lines": len(lines),
     "manifest_bytes": sum(os.path.getsize(os.path.join(parts, n)) for n in os.listdir(parts)),
 }))

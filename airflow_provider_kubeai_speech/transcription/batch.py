@@ -58,6 +58,8 @@ if TYPE_CHECKING:
 FAILURES_SHOWN = 20
 #: Files in flight before the batch's first answer (see ``BatchTranscriber._send_window``).
 RAMP_START = 2
+#: Skip records are written this many at a time (one write and one fsync each).
+SKIP_LINES_AT_ONCE = 1000
 
 
 @dataclass
@@ -76,37 +78,70 @@ class BatchOptions:
     progress_interval: float = 15.0
 
 
+#: Results of transcribed and skipped files a summary keeps (failures are always kept): enough
+#: for lineage and tests, while 100 000 files do not hold 100 000 records (the manifest has them).
+RESULTS_KEPT = 10_000
+
+
 @dataclass
 class BatchSummary:
-    """The outcome of a batch (its ``to_xcom()`` is small whatever the batch size)."""
+    """The outcome of a batch (its ``to_xcom()`` is small whatever the batch size).
+
+    :param results: every failure, and the first :data:`RESULTS_KEPT` other results (the counts
+        cover them all; the manifest has every record).
+    """
 
     results: list[FileResult] = field(default_factory=list)
     output_uri: str | None = None
     manifest_uri: str | None = None
     seconds: float = 0.0
     transcripts: list[dict[str, Any]] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def add(self, result: FileResult) -> None:
+        """Count ``result``, and keep it when it failed or while fewer than :data:`RESULTS_KEPT` are kept."""
+        self.counts[result.status] = self.counts.get(result.status, 0) + 1
+        if result.status == "failed" or len(self.results) < RESULTS_KEPT:
+            self.results.append(result)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
 
     def count(self, status: str) -> int:
-        return sum(1 for r in self.results if r.status == status)
+        return self.counts.get(status, 0)
 
     @property
     def failures(self) -> list[FileResult]:
         return [r for r in self.results if r.status == "failed"]
 
     def to_xcom(self) -> dict[str, Any]:
+        failures: list[dict[str, Any]] = []
+        for r in self.results:
+            if len(failures) == FAILURES_SHOWN:
+                break
+            if r.status == "failed":
+                failures.append(
+                    {"input": _clip(r.input), "error": None if r.error is None else _clip(r.error)}
+                )
         summary: dict[str, Any] = {
-            "total": len(self.results),
+            "total": self.total,
             "succeeded": self.count("ok"),
             "skipped": self.count("skipped"),
             "failed": self.count("failed"),
             "seconds": round(self.seconds, 3),
             "output_uri": self.output_uri,
             "manifest_uri": self.manifest_uri,
-            "failures": [{"input": r.input, "error": r.error} for r in self.failures[:FAILURES_SHOWN]],
+            "failures": failures,
         }
         if self.transcripts:
             summary["transcripts"] = self.transcripts
         return summary
+
+
+def _clip(text: str, size: int = 1000) -> str:
+    """At most ``size`` characters: 20 failures stay far below XCom's comfort, however long an error."""
+    return text if len(text) <= size else text[: size - 15] + " ... (clipped)"
 
 
 class _NotStarted(KubeAISpeechError):
@@ -244,9 +279,8 @@ class BatchTranscriber:
         budget = failure_budget(self.options.max_failed, len(inputs))
         bad = [item for item in inputs if item.problem and item.uri not in done]
         if len(bad) > budget:
-            summary.results = [
-                FileResult(i.uri, None, "failed", error=i.problem, run_id=self.run_id) for i in bad
-            ]
+            for i in bad:
+                summary.add(FileResult(i.uri, None, "failed", error=i.problem, run_id=self.run_id))
             raise BatchFailed(self._failure_message(summary, budget, len(inputs), before_start=True), summary)
         if self.output is not None and self._writer is not None:
             self.output.prepare()
@@ -269,8 +303,11 @@ class BatchTranscriber:
                         run_id=self.run_id,
                         settings=settings[item.uri],
                     )
-                    summary.results.append(result)
+                    summary.add(result)
                     skipped_lines.append(result.to_json())
+                    if len(skipped_lines) >= SKIP_LINES_AT_ONCE and self._writer is not None:
+                        self._guarded(self._writer.append_many, skipped_lines)
+                        skipped_lines = []
                 elif item.problem:
                     self._record(
                         summary, FileResult(item.uri, None, "failed", error=item.problem, run_id=self.run_id)
@@ -571,7 +608,7 @@ class BatchTranscriber:
 
     def _record(self, summary: BatchSummary, result: FileResult) -> None:
         with self._lock:
-            summary.results.append(result)
+            summary.add(result)
             self._failed += result.status == "failed"
             if self._writer is not None:
                 with contextlib.suppress(OutputStorageError):  # remembered: checked below, the batch stops
@@ -607,7 +644,7 @@ class BatchTranscriber:
     def _output_failure_message(self, summary: BatchSummary, total: int) -> str:
         assert self._output_failure is not None
         ok, failed = summary.count("ok"), summary.count("failed")
-        not_started = total - len(summary.results)
+        not_started = total - summary.total
         writer = self._writer
         unrecorded = writer.pending if writer is not None else 0
         recorded = (

@@ -4,6 +4,7 @@ thundering herd against a Model scaled to zero)."""
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -15,6 +16,8 @@ import pytest
 
 from airflow_provider_kubeai_speech.speech import TranscriptionResult
 from airflow_provider_kubeai_speech.transcription import batch as batch_module
+from airflow_provider_kubeai_speech.transcription.batch import BatchSummary
+from airflow_provider_kubeai_speech.transcription.manifest import FileResult
 from airflow_provider_kubeai_speech.transcription.outputs import OutputFolder
 from airflow_provider_kubeai_speech.transcription.sources import resolve_inputs
 from tests.audio_files import make_wavs
@@ -84,3 +87,23 @@ def test_small_concurrency_is_not_exceeded_by_the_ramp(tmp_path: Path, concurren
     )
     assert batch.run(resolve_inputs(str(tmp_path / "in"))).count("ok") == 20
     assert endpoint.peak <= concurrency
+
+
+def test_summary_counts_everything_keeps_failures_and_a_bounded_sample() -> None:
+    summary = BatchSummary()
+    for i in range(batch_module.RESULTS_KEPT + 5000):
+        summary.add(FileResult(f"/calls/{i}.wav", f"/out/{i}.json", "ok"))
+    for i in range(30):
+        summary.add(FileResult(f"/calls/bad-{i}.wav" + "x" * 5000, None, "failed", error="e" * 100_000))
+    assert (
+        summary.total == batch_module.RESULTS_KEPT + 5030
+        and summary.count("ok") == batch_module.RESULTS_KEPT + 5000
+    )
+    assert len(summary.results) == batch_module.RESULTS_KEPT + 30 and len(summary.failures) == 30
+    xcom = summary.to_xcom()
+    assert (xcom["total"], xcom["failed"], len(xcom["failures"])) == (
+        batch_module.RESULTS_KEPT + 5030,
+        30,
+        20,
+    )
+    assert len(json.dumps(xcom)) < 64 * 1024
