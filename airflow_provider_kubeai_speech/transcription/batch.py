@@ -357,7 +357,7 @@ class BatchTranscriber:
         same name, that is still in the folder: one manifest read and one listing in all."""
         if self.output is None or not self.options.skip_existing:
             return set()
-        state = read_manifest_state(self.output)
+        state = read_manifest_state(self.output, only=settings)  # a shard keeps its own inputs' records
         if not state.last:
             return set()
         candidates = {

@@ -126,3 +126,25 @@ def test_suggested_concurrency_refuses_nonsense() -> None:
         suggested_concurrency({"spec": {}}, shards=0)
     with pytest.raises(ValueError, match="per_replica=0"):
         suggested_concurrency({"spec": {}}, per_replica=0)
+
+
+def test_a_shard_reads_every_part_but_keeps_only_its_own_inputs(tmp_path: Path) -> None:
+    from airflow_provider_kubeai_speech.transcription.manifest import (
+        FileResult,
+        ManifestWriter,
+        read_manifest_state,
+    )
+    from airflow_provider_kubeai_speech.transcription.outputs import OutputFolder
+
+    folder = OutputFolder(tmp_path / "out")
+    for shard in range(2):  # two tasks, two parts
+        writer = ManifestWriter(folder, f"run-{shard}")
+        writer.open()
+        for uri in in_shard(URIS[:200], shard, 2):
+            writer.append(FileResult(uri, f"/out/{uri[-9:]}", "ok").to_json())
+        writer.close()
+    mine = set(in_shard(URIS[:200], 1, 2))
+    state = read_manifest_state(folder, only=mine)
+    assert (state.parts, state.records) == (2, 200)
+    assert set(state.last) == mine
+    assert set(read_manifest_state(folder).last) == set(URIS[:200])
