@@ -8,7 +8,9 @@ WAVs, one distinct copy each (the inputs are told apart by path; hard links of o
 deduplicated as one recording by ``resolve_inputs``, which identifies local files by inode).
 
 Sizes: ``SCALE_SIZES`` (default ``2000,20000``; ``make bench`` keeps that); ``SCALE_SIZES=2000,20000,100000``
-for the full table, a few minutes on two cores.
+for the full table, a few minutes on two cores. ``SCALE_S3_OBJECTS=100000`` adds the listing of an
+S3 prefix of that many objects in moto's server (creating them takes minutes; only the listing is
+timed).
 """
 
 from __future__ import annotations
@@ -90,6 +92,40 @@ def run_child(env: dict[str, str], folder: Path, output: Path) -> dict[str, Any]
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
+def s3_listing(objects: int) -> list[dict[str, Any]]:
+    """``resolve_inputs`` of an S3 prefix of ``objects`` tiny WAVs in moto's server (own process)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.s3_server import MotoProcess, apply_environment, aws_environment, direct_client
+
+    work = Path(tempfile.mkdtemp(prefix="kubeai-bench-scale-s3-"))
+    moto = MotoProcess()
+    try:
+        apply_environment(aws_environment(moto.url, str(work)))
+        client = direct_client(moto.url)
+        client.create_bucket(Bucket="calls")
+        body = make_wav(work / "t.wav", 0.2, 0).read_bytes()
+        with ThreadPoolExecutor(16) as pool:  # the setup, not measured
+            list(
+                pool.map(
+                    lambda i: client.put_object(Bucket="calls", Key=f"day/c-{i:06d}.wav", Body=body),
+                    range(objects),
+                )
+            )
+        moto.clear_traffic()
+        from airflow_provider_kubeai_speech.transcription.sources import resolve_inputs
+
+        started = time.monotonic()
+        inputs = resolve_inputs("s3://calls/day/")
+        seconds = time.monotonic() - started
+        requests = moto.traffic().get("requests", 0)
+        assert len(inputs) == objects and all(i.problem is None for i in inputs), len(inputs)
+    finally:
+        moto.stop()
+    return [{"metric": f"resolve_inputs of a {objects}-object S3 prefix (moto)", "value": round(seconds, 2),
+             "unit": "s", "note": f"{requests} requests to moto" if requests else ""}]  # fmt: skip
+
+
 def main() -> None:
     sizes = [int(s) for s in os.environ.get("SCALE_SIZES", "2000,20000").split(",") if s.strip()]
     work = Path(tempfile.mkdtemp(prefix="kubeai-bench-scale-"))
@@ -138,6 +174,9 @@ def main() -> None:
             {"metric": f"peak RSS growth, {small} -> {large}", "value": round(growth, 1), "unit": "MiB",
              "target": "< 150", "ok": growth < 150},
         ]  # fmt: skip
+    s3_objects = int(os.environ.get("SCALE_S3_OBJECTS", "0"))
+    if s3_objects:
+        rows += s3_listing(s3_objects)
     print(__doc__.strip().splitlines()[0])
     record("scale", rows)
 
