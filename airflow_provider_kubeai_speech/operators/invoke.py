@@ -99,6 +99,8 @@ class InvokeSpeechOperator(KeepTrailingNewlines, BaseOperator):
         "kubeai_conn_id",
         "audio_conn_id",
         "output_conn_id",
+        "shard_count",
+        "shard_index",
     )
     template_fields_renderers = {"audio": "json", "extra_fields": "json"}
     ui_color = "#e8e0f5"
