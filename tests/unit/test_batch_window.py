@@ -107,3 +107,9 @@ def test_summary_counts_everything_keeps_failures_and_a_bounded_sample() -> None
         20,
     )
     assert len(json.dumps(xcom)) < 64 * 1024
+
+
+def test_a_shard_with_no_files_succeeds_with_zero(tmp_path: Path) -> None:
+    batch = make_batch(Recorder(first_delay=0), "whisper", OutputFolder(tmp_path / "out"), LOG)
+    xcom = batch.run([]).to_xcom()
+    assert (xcom["total"], xcom["succeeded"], xcom["failed"], xcom["failures"]) == (0, 0, 0, [])
