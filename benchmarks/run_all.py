@@ -20,6 +20,8 @@ BENCHMARKS = (
     "object_storage",
     "deployment",
     "real_whisper",
+    "shards_dag_test",  # SHARD_FILES=100000 for the 100k figure; default 20000
+    "scale",  # SCALE_SIZES=2000,20000,100000 for the 100k row (a few minutes); default 2000,20000
 )
 
 

@@ -18,6 +18,7 @@ from airflow_provider_kubeai_speech.speech import (
     check_response_format,
     check_temperature,
 )
+from airflow_provider_kubeai_speech.transcription.shards import check_shard, in_shard
 from airflow_provider_kubeai_speech.transcription.storage import conn_id_in_uri
 
 if TYPE_CHECKING:
@@ -75,6 +76,11 @@ class InvokeSpeechOperator(KeepTrailingNewlines, BaseOperator):
     :param if_no_inputs: what a run that finds no recording does (an empty folder, a glob that
         matches nothing, an empty list from XCom): ``"fail"`` (default), ``"skip"`` (the task is
         skipped) or ``"succeed"`` (a summary of zero files). A missing file or folder still fails.
+    :param shard_count: split the inputs over this many tasks (e.g. mapped with
+        ``.expand_kwargs(speech_shards(8))``); each input goes to the shard the sha256 of its
+        location picks, so a retry of a shard gets the same files. All shards may write one
+        ``output_path``. Default 1: this task takes every input.
+    :param shard_index: which shard this task transcribes, ``0 .. shard_count - 1``.
     """
 
     template_fields: Sequence[str] = (
@@ -96,6 +102,8 @@ class InvokeSpeechOperator(KeepTrailingNewlines, BaseOperator):
         "kubeai_conn_id",
         "audio_conn_id",
         "output_conn_id",
+        "shard_count",
+        "shard_index",
     )
     template_fields_renderers = {"audio": "json", "extra_fields": "json"}
     ui_color = "#e8e0f5"
@@ -125,6 +133,8 @@ class InvokeSpeechOperator(KeepTrailingNewlines, BaseOperator):
         audio_conn_id: str | None = None,
         output_conn_id: str | None = None,
         if_no_inputs: IfNoInputs = "fail",
+        shard_count: int = 1,
+        shard_index: int = 0,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -150,6 +160,8 @@ class InvokeSpeechOperator(KeepTrailingNewlines, BaseOperator):
         self.audio_conn_id = audio_conn_id
         self.output_conn_id = output_conn_id
         self.if_no_inputs = if_no_inputs
+        self.shard_count = shard_count
+        self.shard_index = shard_index
         self._batch: BatchTranscriber | None = None
         self._hook: KubeAISpeechHook | None = None
         self._lineage: _Lineage | None = None
@@ -210,6 +222,13 @@ class InvokeSpeechOperator(KeepTrailingNewlines, BaseOperator):
             check_temperature(self.temperature)
         if given(self.chunk_seconds) and given(self.chunk_overlap_seconds):
             check_chunking(self.chunk_seconds, self.chunk_overlap_seconds)
+        if given(self.shard_index) and given(self.shard_count):
+            try:
+                check_shard(self.shard_index, self.shard_count)
+            except ValueError as err:
+                raise KubeAISpeechError(
+                    f"{err}. Fix: e.g. .expand_kwargs(speech_shards(8)), or leave both unset."
+                ) from None
         checked = _Checked()
         for name, rule in _NUMBERS.items():
             value = getattr(self, name)
@@ -253,6 +272,14 @@ class InvokeSpeechOperator(KeepTrailingNewlines, BaseOperator):
         )
         chunk_settings(request.chunk_seconds, request.chunk_overlap_seconds)  # the audio extra is there
         inputs = resolve_inputs(self.audio, self.audio_conn_id)
+        # A quiet night is judged on the whole listing, before sharding: a shard that the hash
+        # gives no file is not a quiet night, it succeeds with zero.
+        quiet_night = all(item.nothing_found for item in inputs) and self.if_no_inputs != "fail"
+        shard_index, shard_count = check_shard(self.shard_index, self.shard_count)
+        if shard_count > 1 and not quiet_night:
+            listed = len(inputs)
+            inputs = list(in_shard(inputs, shard_index, shard_count))
+            self.log.info("Shard %d of %d: %d of %d input(s)", shard_index, shard_count, len(inputs), listed)
         max_xcom_files = int(checked.max_xcom_files or 0)
         if self.output_path is None and len(inputs) > max_xcom_files:
             raise KubeAISpeechError(
@@ -264,7 +291,7 @@ class InvokeSpeechOperator(KeepTrailingNewlines, BaseOperator):
             if self.output_path is not None
             else None
         )
-        if all(item.nothing_found for item in inputs) and self.if_no_inputs != "fail":
+        if quiet_night:
             return self._no_inputs(inputs, output)
         self._lineage = _Lineage(inputs, output)
         options = BatchOptions(

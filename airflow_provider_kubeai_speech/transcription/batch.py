@@ -27,7 +27,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -56,6 +56,10 @@ if TYPE_CHECKING:
     from airflow_provider_kubeai_speech.transcription.long_audio import LongTranscript
 
 FAILURES_SHOWN = 20
+#: Files in flight before the batch's first answer (see ``BatchTranscriber._send_window``).
+RAMP_START = 2
+#: Skip records are written this many at a time (one write and one fsync each).
+SKIP_LINES_AT_ONCE = 1000
 
 
 @dataclass
@@ -74,37 +78,70 @@ class BatchOptions:
     progress_interval: float = 15.0
 
 
+#: Results of transcribed and skipped files a summary keeps (failures are always kept): enough
+#: for lineage and tests, while 100 000 files do not hold 100 000 records (the manifest has them).
+RESULTS_KEPT = 10_000
+
+
 @dataclass
 class BatchSummary:
-    """The outcome of a batch (its ``to_xcom()`` is small whatever the batch size)."""
+    """The outcome of a batch (its ``to_xcom()`` is small whatever the batch size).
+
+    :param results: every failure, and the first :data:`RESULTS_KEPT` other results (the counts
+        cover them all; the manifest has every record).
+    """
 
     results: list[FileResult] = field(default_factory=list)
     output_uri: str | None = None
     manifest_uri: str | None = None
     seconds: float = 0.0
     transcripts: list[dict[str, Any]] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def add(self, result: FileResult) -> None:
+        """Count ``result``, and keep it when it failed or while fewer than :data:`RESULTS_KEPT` are kept."""
+        self.counts[result.status] = self.counts.get(result.status, 0) + 1
+        if result.status == "failed" or len(self.results) < RESULTS_KEPT:
+            self.results.append(result)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
 
     def count(self, status: str) -> int:
-        return sum(1 for r in self.results if r.status == status)
+        return self.counts.get(status, 0)
 
     @property
     def failures(self) -> list[FileResult]:
         return [r for r in self.results if r.status == "failed"]
 
     def to_xcom(self) -> dict[str, Any]:
+        failures: list[dict[str, Any]] = []
+        for r in self.results:
+            if len(failures) == FAILURES_SHOWN:
+                break
+            if r.status == "failed":
+                failures.append(
+                    {"input": _clip(r.input), "error": None if r.error is None else _clip(r.error)}
+                )
         summary: dict[str, Any] = {
-            "total": len(self.results),
+            "total": self.total,
             "succeeded": self.count("ok"),
             "skipped": self.count("skipped"),
             "failed": self.count("failed"),
             "seconds": round(self.seconds, 3),
             "output_uri": self.output_uri,
             "manifest_uri": self.manifest_uri,
-            "failures": [{"input": r.input, "error": r.error} for r in self.failures[:FAILURES_SHOWN]],
+            "failures": failures,
         }
         if self.transcripts:
             summary["transcripts"] = self.transcripts
         return summary
+
+
+def _clip(text: str, size: int = 1000) -> str:
+    """At most ``size`` characters: 20 failures stay far below XCom's comfort, however long an error."""
+    return text if len(text) <= size else text[: size - 15] + " ... (clipped)"
 
 
 class _NotStarted(KubeAISpeechError):
@@ -242,9 +279,8 @@ class BatchTranscriber:
         budget = failure_budget(self.options.max_failed, len(inputs))
         bad = [item for item in inputs if item.problem and item.uri not in done]
         if len(bad) > budget:
-            summary.results = [
-                FileResult(i.uri, None, "failed", error=i.problem, run_id=self.run_id) for i in bad
-            ]
+            for i in bad:
+                summary.add(FileResult(i.uri, None, "failed", error=i.problem, run_id=self.run_id))
             raise BatchFailed(self._failure_message(summary, budget, len(inputs), before_start=True), summary)
         if self.output is not None and self._writer is not None:
             self.output.prepare()
@@ -267,8 +303,11 @@ class BatchTranscriber:
                         run_id=self.run_id,
                         settings=settings[item.uri],
                     )
-                    summary.results.append(result)
+                    summary.add(result)
                     skipped_lines.append(result.to_json())
+                    if len(skipped_lines) >= SKIP_LINES_AT_ONCE and self._writer is not None:
+                        self._guarded(self._writer.append_many, skipped_lines)
+                        skipped_lines = []
                 elif item.problem:
                     self._record(
                         summary, FileResult(item.uri, None, "failed", error=item.problem, run_id=self.run_id)
@@ -318,7 +357,7 @@ class BatchTranscriber:
         same name, that is still in the folder: one manifest read and one listing in all."""
         if self.output is None or not self.options.skip_existing:
             return set()
-        state = read_manifest_state(self.output)
+        state = read_manifest_state(self.output, only=settings)  # a shard keeps its own inputs' records
         if not state.last:
             return set()
         candidates = {
@@ -359,24 +398,52 @@ class BatchTranscriber:
         self._pieces = ThreadPoolExecutor(concurrency, thread_name_prefix="kubeai-piece") if long else None
         try:
             with ThreadPoolExecutor(concurrency, thread_name_prefix="kubeai-transcribe") as pool:
-                futures = [
-                    pool.submit(self._one, item, name, summary, settings[item.uri]) for item, name in todo
-                ]
-                for future in as_completed(futures):
-                    if future.cancelled() or (result := future.result()) is None:
-                        continue  # not started: the batch was halted
-                    progress.update(result.status)
-                    stopping = self.stop.is_set() or self._output_failure is not None
-                    if (self._failed > budget or stopping) and not self._halted:
-                        self._halt(futures)
+                self._send_window(pool, todo, summary, budget, settings, progress)
         finally:
             if self._pieces is not None:
                 self._pieces.shutdown(cancel_futures=True)
         progress.finish()
 
-    def _halt(self, futures: Iterable[Future[Any]]) -> None:
+    def _send_window(
+        self,
+        pool: ThreadPoolExecutor,
+        todo: list[tuple[AudioInput, str]],
+        summary: BatchSummary,
+        budget: int,
+        settings: dict[str, str],
+        progress: _Progress,
+    ) -> None:
+        """Submit files as earlier ones finish, never more than a window ahead: one future per
+        file submitted at once would hold 100 000 futures (and their closures) for the whole batch.
+
+        The window starts at :data:`RAMP_START` and opens to twice ``max_concurrency`` at the first
+        answer: a Model scaled to zero gets a few requests, not a herd, while its first replica starts;
+        after that enough are in flight to pass ``targetRequests`` and drive the autoscaler up."""
+        concurrency = self.options.max_concurrency
+        window = min(concurrency, RAMP_START)
+        queue = iter(todo)
+        pending: set[Future[FileResult | None]] = set()
+        left = len(todo)
+        while True:
+            while len(pending) < window and not self._halted and left:
+                item, name = next(queue)
+                left -= 1
+                pending.add(pool.submit(self._one, item, name, summary, settings[item.uri]))
+            if not pending:
+                return
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            window = 2 * concurrency
+            for future in finished:
+                if future.cancelled() or (result := future.result()) is None:
+                    continue  # not started: the batch was halted
+                progress.update(result.status)
+            stopping = self.stop.is_set() or self._output_failure is not None
+            if (self._failed > budget or stopping) and not self._halted:
+                self._halt(pending, left)
+
+    def _halt(self, futures: Iterable[Future[Any]], unsubmitted: int = 0) -> None:
         self._halted = True
-        cancelled = sum(future.cancel() for future in futures)
+        cancelled = sum(future.cancel() for future in futures) + unsubmitted
         if self._output_failure is not None:
             reason = f"the output failed: {self._output_failure.location}"
         elif self.stop.is_set():
@@ -541,7 +608,7 @@ class BatchTranscriber:
 
     def _record(self, summary: BatchSummary, result: FileResult) -> None:
         with self._lock:
-            summary.results.append(result)
+            summary.add(result)
             self._failed += result.status == "failed"
             if self._writer is not None:
                 with contextlib.suppress(OutputStorageError):  # remembered: checked below, the batch stops
@@ -579,7 +646,7 @@ class BatchTranscriber:
     def _output_failure_message(self, summary: BatchSummary, total: int) -> str:
         assert self._output_failure is not None
         ok, failed = summary.count("ok"), summary.count("failed")
-        not_started = total - len(summary.results)
+        not_started = total - summary.total
         writer = self._writer
         unrecorded = writer.pending if writer is not None else 0
         recorded = (

@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Mapping
+    from collections.abc import Container, Iterable, Iterator, Mapping
 
     from airflow_provider_kubeai_speech.transcription.outputs import OutputFolder
 
@@ -197,7 +197,9 @@ def iter_manifest_records(folder: Any, conn_id: str | None = None) -> Iterator[d
                 yield from _parse(fetched[name].split(b"\n"))
 
 
-def read_manifest_state(folder: Any, conn_id: str | None = None, *, full: bool = False) -> BatchState:
+def read_manifest_state(
+    folder: Any, conn_id: str | None = None, *, full: bool = False, only: Container[str] | None = None
+) -> BatchState:
     """The last state of every input recorded in ``folder``'s manifest, over all its parts.
 
     One listing and one read per part (concurrent on object stores); memory holds one small
@@ -207,6 +209,7 @@ def read_manifest_state(folder: Any, conn_id: str | None = None, *, full: bool =
     :param folder: the output folder (a path, a URI, an ``ObjectStoragePath`` or an OutputFolder).
     :param conn_id: the storage connection for a URI that names none.
     :param full: keep whole records (pieces, attempts, bytes, ...), not only :data:`STATE_FIELDS`.
+    :param only: keep only the records of these inputs (a shard's own, out of every shard's parts).
     """
     output = _as_output(folder, conn_id)
     state = BatchState(full=full)
@@ -214,7 +217,10 @@ def read_manifest_state(folder: Any, conn_id: str | None = None, *, full: bool =
         1 for name in manifest_folder(output).names() if _PART.match(name)
     )
     for record in iter_manifest_records(output):
-        state.add(record)
+        if only is None or record["input"] in only:
+            state.add(record)
+        else:
+            state.records += 1
     return state
 
 
