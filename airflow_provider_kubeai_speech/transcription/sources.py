@@ -401,16 +401,22 @@ def _resolve_remote(uri: str, path: Any) -> list[AudioInput]:
                     )
                 ]
             return found
-        if path.is_dir():
+        # One walk of the prefix: asking is_dir() first made s3fs list it once more (2x the
+        # requests on a 100k-object prefix). A key that is an object is one HEAD.
+        if not path.is_file():
             listed = path.fs.find(path.path, detail=True)
-            found = [item for item in _listed(path, listed) if _has_audio_extension(item.name)]
-            if not found:
-                return [
-                    AudioInput(
-                        uri, path.name, problem=f"the folder {uri!r} holds no audio files", nothing_found=True
-                    )
-                ]
-            return found
+            if listed or path.is_dir():
+                found = [item for item in _listed(path, listed) if _has_audio_extension(item.name)]
+                if not found:
+                    return [
+                        AudioInput(
+                            uri,
+                            path.name,
+                            problem=f"the folder {uri!r} holds no audio files",
+                            nothing_found=True,
+                        )
+                    ]
+                return found
     except Exception as err:
         return [
             AudioInput(uri, uri.rsplit("/", 1)[-1], problem=f"cannot list {describe_storage_error(err, uri)}")
