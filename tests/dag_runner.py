@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import os
@@ -64,9 +65,53 @@ class DagResult:
 _DEFAULT_PARAMS: dict[str, dict[str, Any]] = {}
 
 
+def _sqlite_metadata_is_sound() -> bool:
+    """``PRAGMA quick_check`` of the worker's SQLite metadata database (True for other databases)."""
+    import sqlite3
+
+    from airflow import settings
+
+    url = settings.engine.url
+    if url.get_backend_name() != "sqlite" or not url.database:
+        return True
+    with contextlib.closing(sqlite3.connect(url.database)) as db:
+        try:
+            return bool(db.execute("PRAGMA quick_check").fetchone()[0] == "ok")
+        except sqlite3.DatabaseError:
+            return False
+
+
+def _rebuild_metadata_db() -> None:
+    # Known and not yet explained (seen once in CI, 2026-12-02): after the tests that SIGKILL a
+    # dag.test() child sharing this worker's SQLite file (WAL mode), a later run read a
+    # malformed task_instance page. The product never uses SQLite; the deployment tests run on
+    # PostgreSQL. Say so loudly and start the worker's database again rather than fail every
+    # later DAG test on this worker.
+    import warnings
+    from pathlib import Path
+
+    from airflow import settings
+    from airflow.utils.db import resetdb
+
+    warnings.warn("the metadata database was malformed: rebuilt before this DAG run", stacklevel=3)
+    database = Path(str(settings.engine.url.database))
+    settings.engine.dispose()
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        Path(f"{database}{suffix}").unlink(missing_ok=True)
+    resetdb()
+    _DEFAULT_PARAMS.clear()
+
+
+def ensure_sound_metadata_db() -> None:
+    """Rebuild the worker's SQLite metadata database when it is malformed (see above)."""
+    if not _sqlite_metadata_is_sound():
+        _rebuild_metadata_db()
+
+
 @pytest.fixture
 def run_dag(airflow_db: None) -> Callable[..., DagResult]:
     def run(dag_id: str, logical_date: Any = None, **conf: Any) -> DagResult:
+        ensure_sound_metadata_db()
         dag = load_dag(dag_id)
         # A run's conf stays on the DAG object's params: always send every param, defaults included.
         defaults = _DEFAULT_PARAMS.setdefault(dag_id, copy.deepcopy(dag.params.dump()))

@@ -16,6 +16,7 @@ from airflow_provider_kubeai_speech.transcription.manifest import read_manifest_
 from airflow_provider_kubeai_speech.transcription.shards import shard_of
 from local_kubeai.engines import fake_transcript_text
 from tests.audio_files import make_wavs
+from tests.dag_runner import ensure_sound_metadata_db
 
 SAMPLES = Path(__file__).resolve().parents[2] / "example_dags" / "data" / "audio"
 DAY = pendulum.datetime(2026, 11, 24, tz="UTC")
@@ -26,6 +27,7 @@ def pool(airflow_db: None) -> str:
     """The pool the shards use, created in the metadata database as a deployment would."""
     from airflow.models.pool import Pool
 
+    ensure_sound_metadata_db()
     Pool.create_or_update_pool(
         "kubeai_whisper", slots=2, description="2 replicas x 4", include_deferred=False
     )
